@@ -1,0 +1,41 @@
+-- Accounts foundation: users, server-side sessions, the audit trail and the
+-- per-email failed-login counter. Timestamps are UTC without a zone (diesel's
+-- MultiConnection has no Timestamptz), written by the application.
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    email TEXT NOT NULL UNIQUE,
+    hashed_password TEXT NOT NULL,
+    is_active BOOLEAN NOT NULL DEFAULT 1,
+    is_admin BOOLEAN NOT NULL DEFAULT 0,
+    email_verified_at TIMESTAMP NULL,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY NOT NULL,
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at TIMESTAMP NOT NULL,
+    expires_at TIMESTAMP NOT NULL,
+    last_seen_at TIMESTAMP NOT NULL,
+    user_agent TEXT NOT NULL,
+    ip TEXT NOT NULL,
+    remember_me BOOLEAN NOT NULL
+);
+CREATE INDEX sessions_user_id ON sessions (user_id, expires_at);
+
+CREATE TABLE security_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    occurred_at TIMESTAMP NOT NULL,
+    user_id INTEGER NULL REFERENCES users (id) ON DELETE SET NULL,
+    kind TEXT NOT NULL,
+    ip TEXT NOT NULL
+);
+CREATE INDEX security_events_user ON security_events (user_id, occurred_at);
+CREATE INDEX security_events_kind ON security_events (kind, occurred_at);
+
+CREATE TABLE login_throttle (
+    email TEXT PRIMARY KEY NOT NULL,
+    window_started_at TIMESTAMP NOT NULL,
+    failures INTEGER NOT NULL
+);

@@ -1,0 +1,11 @@
+//! Accounts: users, the password policy and hashing, and the account actions
+//! (register, log in, change password). The HTML pages and the JSON API both
+//! call these functions; nothing here knows about HTTP.
+
+pub mod email;
+pub mod hashing;
+pub mod login;
+pub mod password_change;
+pub mod password_policy;
+pub mod registration;
+pub mod users;

@@ -1,0 +1,155 @@
+//! The error policy, written once:
+//! - areas (accounts, sessions, …) return [`Error`]; models return diesel's
+//!   `QueryResult`, converted here (a lost connection becomes `Unavailable`);
+//! - [`Error::status`] is the one mapping from an error to an HTTP status, used
+//!   by both the HTML pages ([`crate::pages::PageError`]) and the JSON API
+//!   ([`crate::routes::api::ApiError`]);
+//! - `anyhow` is for start-up and the command line, and for the catch-all
+//!   `Unexpected`, whose cause is logged and never shown.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        FieldError {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Field errors of one form, in the order the fields appear.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct FieldErrors(pub Vec<FieldError>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The first message for `field`, for showing next to it.
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
+
+    pub fn into_result(self) -> Result<(), Error> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(self))
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("some fields are invalid")]
+    Validation(FieldErrors),
+    #[error("this email address is already registered")]
+    EmailTaken,
+    #[error("incorrect email or password")]
+    InvalidCredentials,
+    #[error("account is deactivated")]
+    AccountInactive,
+    #[error("too many attempts, try again in {} seconds", .retry_after.as_secs().max(1))]
+    TooManyAttempts { retry_after: Duration },
+    #[error("not authenticated")]
+    Unauthenticated,
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("the service is temporarily unavailable, please try again shortly")]
+    Unavailable(String),
+    #[error("something went wrong on our side")]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl Error {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::EmailTaken => StatusCode::CONFLICT,
+            Error::InvalidCredentials | Error::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Error::AccountInactive | Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Seconds for a `Retry-After` header, where one belongs.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Error::TooManyAttempts { retry_after } => Some(retry_after.as_secs().max(1)),
+            Error::Unavailable(_) => Some(5),
+            _ => None,
+        }
+    }
+
+    /// Logs what the user is not shown: the cause of a 5xx.
+    pub fn log(&self) {
+        match self {
+            Error::Unexpected(cause) => {
+                tracing::error!(error = %format!("{cause:#}"), "unexpected error")
+            }
+            Error::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
+            _ => {}
+        }
+    }
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error as D};
+        match e {
+            D::NotFound => Error::NotFound,
+            D::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                Error::Unavailable(info.message().to_owned())
+            }
+            D::DatabaseError(_, ref info) if looks_like_lost_connection(info.message()) => {
+                Error::Unavailable(info.message().to_owned())
+            }
+            other => Error::Unexpected(anyhow::Error::new(other).context("database query failed")),
+        }
+    }
+}
+
+/// libpq reports a server that went away mid-query as an unclassified error.
+fn looks_like_lost_connection(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    [
+        "server closed the connection",
+        "connection refused",
+        "no connection to the server",
+        "terminating connection",
+        "could not connect",
+        "connection to server",
+    ]
+    .iter()
+    .any(|needle| message.contains(needle))
+}

@@ -1,0 +1,12 @@
+//! Cross-cutting HTTP behaviour: security headers, body limits and extractor
+//! errors, request logging with request ids, and rendering of rate-limit refusals.
+
+pub mod limits;
+pub mod request_log;
+pub mod security_headers;
+pub mod throttled;
+
+/// Whether a request belongs to the JSON API (errors are JSON there).
+pub fn is_api_path(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}

@@ -1,0 +1,37 @@
+//! Turns actix-governor's bare 429 into what the client understands: the
+//! "too many attempts" page with the wait time, or `{detail}` for the API.
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+
+use crate::errors::Error;
+use crate::pages::PageError;
+use crate::routes::api::ApiError;
+use crate::throttle::ip_limits::THROTTLED_MARKER;
+
+pub async fn render_throttled(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let res = next.call(req).await?;
+    if !res.headers().contains_key(THROTTLED_MARKER) {
+        return Ok(res.map_into_left_body());
+    }
+    let wait_secs = res
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(60);
+    let error = Error::TooManyAttempts {
+        retry_after: std::time::Duration::from_secs(wait_secs),
+    };
+    let response = if super::is_api_path(res.request().path()) {
+        actix_web::ResponseError::error_response(&ApiError(error))
+    } else {
+        actix_web::ResponseError::error_response(&PageError::from(error))
+    };
+    Ok(res.into_response(response).map_into_right_body())
+}

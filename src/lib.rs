@@ -1,0 +1,20 @@
+//! TradeBot accounts: the library behind the `tradebot` binary. `main.rs` only
+//! parses the command line; tests build the real application from here.
+
+pub mod accounts;
+pub mod audit;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod errors;
+pub mod http;
+pub mod pages;
+pub mod random;
+pub mod routes;
+mod secrets_file;
+pub mod sessions;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod throttle;

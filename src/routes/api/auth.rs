@@ -1,0 +1,178 @@
+//! `/api/v1/auth/*`: register, login, me, logout.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::ApiError;
+use crate::accounts::login::{LoginAttempt, login, logout as end_session};
+use crate::accounts::registration::{Registration, register as register_user};
+use crate::accounts::users::User;
+use crate::sessions::ApiUser;
+use crate::state::AppState;
+use crate::throttle::client_ip;
+
+/// A user as the API shows one.
+#[derive(Serialize, ToSchema)]
+pub struct UserOut {
+    pub id: i64,
+    pub email: String,
+    pub is_active: bool,
+    pub email_verified: bool,
+    pub created_at: NaiveDateTime,
+}
+
+impl From<&User> for UserOut {
+    fn from(user: &User) -> Self {
+        UserOut {
+            id: user.id,
+            email: user.email.clone(),
+            is_active: user.is_active,
+            email_verified: user.email_verified(),
+            created_at: user.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    pub email: String,
+    pub password: String,
+    #[serde(default)]
+    pub remember_me: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenOut {
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the token expires.
+    pub expires_in: i64,
+    pub user: UserOut,
+}
+
+/// `{"detail": "…"}`, or for 422 a list of `{field, message}`.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorOut {
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterBody,
+    responses(
+        (status = 201, description = "Registered", body = UserOut),
+        (status = 400, description = "Malformed body", body = ErrorOut),
+        (status = 409, description = "Email already registered", body = ErrorOut),
+        (status = 413, description = "Body over 64 KiB", body = ErrorOut),
+        (status = 422, description = "Invalid fields: detail is [{field, message}]", body = ErrorOut),
+        (status = 429, description = "Too many registrations from this address", body = ErrorOut),
+    )
+)]
+pub async fn register(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<RegisterBody>,
+) -> Result<HttpResponse, ApiError> {
+    let RegisterBody { email, password } = body.into_inner();
+    let registration = Registration {
+        email,
+        password: password.into(),
+        password_confirm: None,
+    };
+    let user = register_user(
+        &state,
+        registration,
+        client_ip::of_request(&req).to_string(),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(UserOut::from(&user)))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody,
+    responses(
+        (status = 200, description = "Logged in", body = TokenOut),
+        (status = 400, description = "Account deactivated, or malformed body", body = ErrorOut),
+        (status = 401, description = "Incorrect email or password", body = ErrorOut),
+        (status = 413, description = "Body over 64 KiB", body = ErrorOut),
+        (status = 429, description = "Too many attempts; see Retry-After", body = ErrorOut),
+    )
+)]
+pub async fn login_handler(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<LoginBody>,
+) -> Result<HttpResponse, ApiError> {
+    let LoginBody {
+        email,
+        password,
+        remember_me,
+    } = body.into_inner();
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let attempt = LoginAttempt {
+        email,
+        password: password.into(),
+        remember_me,
+        user_agent,
+        ip: client_ip::of_request(&req).to_string(),
+    };
+    let logged_in = login(&state, attempt).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(TokenOut {
+            access_token: logged_in.token,
+            token_type: "bearer",
+            expires_in: logged_in.expires_in_secs,
+            user: UserOut::from(&logged_in.user),
+        }))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The token's user", body = UserOut),
+        (status = 401, description = "Missing, invalid or ended token", body = ErrorOut),
+    )
+)]
+pub async fn me(current: ApiUser) -> HttpResponse {
+    HttpResponse::Ok().json(UserOut::from(&current.user))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The token's session is ended"),
+        (status = 401, description = "Missing, invalid or ended token", body = ErrorOut),
+    )
+)]
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: ApiUser,
+) -> Result<HttpResponse, ApiError> {
+    end_session(
+        &state,
+        current.user.id,
+        current.session_id,
+        client_ip::of_request(&req).to_string(),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

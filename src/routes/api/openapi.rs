@@ -1,0 +1,38 @@
+//! `GET /api/v1/openapi.json`: the OpenAPI 3 document, generated from the
+//! handlers' annotations so it cannot drift from the code.
+
+use actix_web::HttpResponse;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::auth;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "TradeBot accounts API", description = "Accounts and sealed exchange keys for TradeBot."),
+    paths(auth::register, auth::login_handler, auth::me, auth::logout),
+    components(schemas(auth::UserOut, auth::RegisterBody, auth::LoginBody, auth::TokenOut, auth::ErrorOut)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub async fn document() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

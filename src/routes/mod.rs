@@ -1,0 +1,5 @@
+//! Thin handlers: HTTP in, a call to an area, a page or JSON out.
+
+pub mod api;
+pub mod health;
+pub mod html;

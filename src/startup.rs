@@ -1,0 +1,132 @@
+//! `Application::build`: the pool, the migrations, the middleware and the one
+//! route table. Tests build the same application on port 0.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_governor::Governor;
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+
+use crate::config::Settings;
+use crate::db::{self, DatabaseUrl};
+use crate::http::{limits, request_log, security_headers, throttled};
+use crate::routes::{api, health, html};
+use crate::sessions::{cookie, csrf};
+use crate::state::AppState;
+use crate::throttle::ip_limits::IpLimits;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let settings = Arc::new(settings);
+        let pool = db::build_pool(&settings.database_url, settings.database_pool_size);
+        migrate(&settings.database_url, &pool).await?;
+
+        let state = web::Data::new(AppState::new(settings.clone(), pool)?);
+        let limits = IpLimits::new(&settings.rate_limits, &settings.trusted_proxies);
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("could not listen on {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let production = settings.is_production();
+
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(limits::form_config())
+                .app_data(limits::json_config())
+                .app_data(limits::payload_config())
+                .app_data(limits::query_config())
+                .app_data(limits::path_config())
+                .wrap(from_fn(throttled::render_throttled))
+                .wrap(security_headers::default_headers(production))
+                .wrap(from_fn(request_log::log_request))
+                .configure(|cfg| routes(cfg, &state.settings, &limits))
+        })
+        .listen(listener)?
+        .run();
+        tracing::info!(address = %format!("http://127.0.0.1:{port}"), database = ?settings.database_url, "listening");
+        Ok(Application { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+pub async fn migrate(url: &DatabaseUrl, pool: &db::Pool) -> anyhow::Result<usize> {
+    url.ensure_sqlite_dir()
+        .context("could not create the database folder")?;
+    let pool = pool.clone();
+    web::block(move || {
+        let mut conn = pool.get().context("could not connect to the database")?;
+        db::run_pending_migrations(&mut conn)
+    })
+    .await?
+}
+
+/// The route table: every URL the product answers.
+fn routes(cfg: &mut web::ServiceConfig, settings: &Settings, limits: &IpLimits) {
+    cfg.service(
+        web::scope("/api/v1")
+            .service(
+                web::resource("/auth/register")
+                    .wrap(Governor::new(&limits.register))
+                    .route(web::post().to(api::auth::register)),
+            )
+            .service(
+                web::resource("/auth/login")
+                    .wrap(Governor::new(&limits.login))
+                    .route(web::post().to(api::auth::login_handler)),
+            )
+            .route("/auth/me", web::get().to(api::auth::me))
+            .route("/auth/logout", web::post().to(api::auth::logout))
+            .route("/openapi.json", web::get().to(api::openapi::document))
+            .default_service(web::to(api::not_found)),
+    )
+    .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz))
+    .route("/static/app.css", web::get().to(health::stylesheet))
+    .service(
+        web::scope("")
+            .wrap(from_fn(csrf::require_csrf_token))
+            .wrap(from_fn(cookie::note_remember_me))
+            .wrap(cookie::session_middleware(settings))
+            .wrap(from_fn(cookie::make_remember_me_cookie_persistent))
+            .route("/", web::get().to(html::home::home))
+            .service(
+                web::resource("/register")
+                    .wrap(Governor::new(&limits.register))
+                    .route(web::get().to(html::register::form))
+                    .route(web::post().to(html::register::submit)),
+            )
+            .service(
+                web::resource("/login")
+                    .wrap(Governor::new(&limits.login))
+                    .route(web::get().to(html::login::form))
+                    .route(web::post().to(html::login::submit)),
+            )
+            .route("/logout", web::post().to(html::logout::submit))
+            .route("/keys", web::get().to(html::keys::list))
+            .route("/account", web::get().to(html::account::show))
+            .route(
+                "/account/password",
+                web::post().to(html::account::change_password_submit),
+            )
+            .route(
+                "/account/sessions/{id}/revoke",
+                web::post().to(html::account::revoke),
+            )
+            .default_service(web::to(html::not_found)),
+    );
+}

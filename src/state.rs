@@ -1,0 +1,26 @@
+//! What every handler shares: settings, the pool, the JWT keys, the hasher.
+
+use std::sync::Arc;
+
+use crate::accounts::hashing::PasswordHasher;
+use crate::config::Settings;
+use crate::db::Pool;
+use crate::sessions::jwt::JwtKeys;
+
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub pool: Pool,
+    pub jwt: JwtKeys,
+    pub hasher: PasswordHasher,
+}
+
+impl AppState {
+    pub fn new(settings: Arc<Settings>, pool: Pool) -> anyhow::Result<AppState> {
+        Ok(AppState {
+            jwt: JwtKeys::from_session_secret(settings.session_secret_bytes())?,
+            hasher: PasswordHasher::new(settings.bcrypt_cost)?,
+            settings,
+            pool,
+        })
+    }
+}
