@@ -60,28 +60,16 @@ pub fn record(
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     diesel::insert_into(security_events::table)
-        .values(NewSecurityEvent {
-            occurred_at: now,
-            user_id,
-            kind: kind.as_str(),
-            ip,
-        })
+        .values(NewSecurityEvent { occurred_at: now, user_id, kind: kind.as_str(), ip })
         .execute(conn)
         .map(|_| ())
 }
 
 /// Events of one user, newest first (the account page and the tests read it).
-pub fn for_user(
-    conn: &mut DbConnection,
-    user_id: i64,
-    limit: i64,
-) -> QueryResult<Vec<SecurityEvent>> {
+pub fn for_user(conn: &mut DbConnection, user_id: i64, limit: i64) -> QueryResult<Vec<SecurityEvent>> {
     security_events::table
         .filter(security_events::user_id.eq(user_id))
-        .order((
-            security_events::occurred_at.desc(),
-            security_events::id.desc(),
-        ))
+        .order((security_events::occurred_at.desc(), security_events::id.desc()))
         .limit(limit)
         .select(SecurityEvent::as_select())
         .load(conn)

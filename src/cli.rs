@@ -11,9 +11,7 @@ use crate::startup::{Application, migrate};
     version,
     about = "TradeBot accounts: sign-up, login and a sealed vault for exchange API keys"
 )]
-#[command(
-    after_help = "Configuration comes from environment variables and a .env file; see README.md."
-)]
+#[command(after_help = "Configuration comes from environment variables and a .env file; see README.md.")]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -30,8 +28,7 @@ enum Command {
 /// Runs the command; the error, if any, is printed by `main` with a non-zero exit.
 pub async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings =
-        Settings::from_process_env().map_err(|e| anyhow::anyhow!("configuration error: {e}"))?;
+    let settings = Settings::from_process_env().map_err(|e| anyhow::anyhow!("configuration error: {e}"))?;
     crate::telemetry::init(settings.is_production());
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {

@@ -83,9 +83,7 @@ impl Settings {
 
         let database_url = match get("DATABASE_URL") {
             Some(url) => DatabaseUrl::parse(url),
-            None => {
-                DatabaseUrl::Sqlite(data_dir.join("tradebot.db").to_string_lossy().into_owned())
-            }
+            None => DatabaseUrl::Sqlite(data_dir.join("tradebot.db").to_string_lossy().into_owned()),
         };
         let database_pool_size = parse_number(get("DATABASE_POOL_SIZE"), "DATABASE_POOL_SIZE", 10)?;
 
@@ -110,9 +108,7 @@ impl Settings {
             Some(secret) if secret.len() >= MIN_SESSION_SECRET_BYTES => secret.as_bytes().to_vec(),
             Some(_) => bail!("SESSION_SECRET must be at least {MIN_SESSION_SECRET_BYTES} bytes"),
             None if production => {
-                bail!(
-                    "SESSION_SECRET is required in production (at least {MIN_SESSION_SECRET_BYTES} bytes)"
-                )
+                bail!("SESSION_SECRET is required in production (at least {MIN_SESSION_SECRET_BYTES} bytes)")
             }
             None => development_session_secret(&data_dir)?,
         };
@@ -148,28 +144,12 @@ impl Settings {
         };
 
         let rate_limits = RateLimits {
-            login_per_ip_per_minute: parse_limit(
-                get("LOGIN_RATE_PER_MINUTE"),
-                "LOGIN_RATE_PER_MINUTE",
-                10,
-            )?,
-            login_failures_per_email: parse_limit(
-                get("LOGIN_FAILURES_PER_EMAIL"),
-                "LOGIN_FAILURES_PER_EMAIL",
-                5,
-            )?,
+            login_per_ip_per_minute: parse_limit(get("LOGIN_RATE_PER_MINUTE"), "LOGIN_RATE_PER_MINUTE", 10)?,
+            login_failures_per_email: parse_limit(get("LOGIN_FAILURES_PER_EMAIL"), "LOGIN_FAILURES_PER_EMAIL", 5)?,
             login_failure_window: Duration::from_secs(
-                60 * u64::from(parse_limit(
-                    get("LOGIN_FAILURE_WINDOW_MINUTES"),
-                    "LOGIN_FAILURE_WINDOW_MINUTES",
-                    15,
-                )?),
+                60 * u64::from(parse_limit(get("LOGIN_FAILURE_WINDOW_MINUTES"), "LOGIN_FAILURE_WINDOW_MINUTES", 15)?),
             ),
-            register_per_ip_per_hour: parse_limit(
-                get("REGISTER_RATE_PER_HOUR"),
-                "REGISTER_RATE_PER_HOUR",
-                5,
-            )?,
+            register_per_ip_per_hour: parse_limit(get("REGISTER_RATE_PER_HOUR"), "REGISTER_RATE_PER_HOUR", 5)?,
         };
 
         Ok(Settings {
@@ -183,9 +163,7 @@ impl Settings {
             session_secret: SecretSlice::from(session_secret),
             encryption_keys,
             smtp_url,
-            mail_from: get("MAIL_FROM")
-                .unwrap_or("TradeBot <no-reply@localhost>")
-                .to_owned(),
+            mail_from: get("MAIL_FROM").unwrap_or("TradeBot <no-reply@localhost>").to_owned(),
             exchange_base_url: get("EXCHANGE_BASE_URL")
                 .unwrap_or("https://api.binance.com")
                 .trim_end_matches('/')
@@ -198,11 +176,7 @@ impl Settings {
     /// The session cookie's name: the `__Host-` prefix (which browsers accept only
     /// on Secure, path-`/`, host-only cookies) in production.
     pub fn session_cookie_name(&self) -> &'static str {
-        if self.is_production() {
-            "__Host-tradebot_session"
-        } else {
-            "tradebot_session"
-        }
+        if self.is_production() { "__Host-tradebot_session" } else { "tradebot_session" }
     }
 
     pub fn session_secret_bytes(&self) -> &[u8] {
@@ -212,16 +186,10 @@ impl Settings {
 
 pub const MIN_SESSION_SECRET_BYTES: usize = 64;
 
-fn parse_number<T: std::str::FromStr>(
-    value: Option<&str>,
-    name: &str,
-    default: T,
-) -> anyhow::Result<T> {
+fn parse_number<T: std::str::FromStr>(value: Option<&str>, name: &str, default: T) -> anyhow::Result<T> {
     match value {
         None => Ok(default),
-        Some(v) => v
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{name} must be a whole number, not `{v}`")),
+        Some(v) => v.parse().map_err(|_| anyhow::anyhow!("{name} must be a whole number, not `{v}`")),
     }
 }
 
@@ -243,15 +211,9 @@ fn parse_cidr(text: &str) -> anyhow::Result<IpNet> {
 fn validate_encryption_keys(keys: &str) -> anyhow::Result<()> {
     use base64::Engine;
     for entry in keys.split(',') {
-        let (kid, key) = entry
-            .trim()
-            .split_once(':')
-            .context("ENCRYPTION_KEYS entries must look like kid:base64key")?;
-        if kid.is_empty()
-            || !kid
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
+        let (kid, key) =
+            entry.trim().split_once(':').context("ENCRYPTION_KEYS entries must look like kid:base64key")?;
+        if kid.is_empty() || !kid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             bail!("ENCRYPTION_KEYS: a key id must be letters, digits, - or _");
         }
         let bytes = base64::engine::general_purpose::STANDARD

@@ -20,19 +20,11 @@ pub struct Layout {
 
 impl Layout {
     pub fn anonymous(csrf_token: String) -> Layout {
-        Layout {
-            user_email: None,
-            csrf_token,
-            notice: None,
-        }
+        Layout { user_email: None, csrf_token, notice: None }
     }
 
     pub fn for_user(current: &CurrentUser) -> Layout {
-        Layout {
-            user_email: Some(current.user.email.clone()),
-            csrf_token: current.csrf_token.clone(),
-            notice: None,
-        }
+        Layout { user_email: Some(current.user.email.clone()), csrf_token: current.csrf_token.clone(), notice: None }
     }
 
     pub fn with_notice(mut self, notice: Option<String>) -> Layout {
@@ -60,9 +52,7 @@ pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
 
 /// `303 See Other` to a local path, the answer to every successful form post.
 pub fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .finish()
+    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
 }
 
 #[derive(Template)]
@@ -118,11 +108,7 @@ impl PageError {
         if expired {
             query.push("expired=1".to_owned());
         }
-        if query.is_empty() {
-            "/login".to_owned()
-        } else {
-            format!("/login?{}", query.join("&"))
-        }
+        if query.is_empty() { "/login".to_owned() } else { format!("/login?{}", query.join("&")) }
     }
 }
 
@@ -136,16 +122,12 @@ impl ResponseError for PageError {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            PageError::LoginRequired { next, expired } => {
-                see_other(&Self::login_location(next, *expired))
-            }
+            PageError::LoginRequired { next, expired } => see_other(&Self::login_location(next, *expired)),
             PageError::App(error) => {
                 error.log();
                 let mut response = render(error.status(), &ErrorPage::for_error(error));
                 if let Some(secs) = error.retry_after_secs() {
-                    response
-                        .headers_mut()
-                        .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+                    response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
                 }
                 response
             }

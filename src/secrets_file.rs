@@ -14,12 +14,10 @@ pub fn read_or_create(path: &Path, generate: impl FnOnce() -> String) -> anyhow:
         Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
     }
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("could not create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
     }
     let value = generate();
-    let mut file =
-        open_private(path).with_context(|| format!("could not create {}", path.display()))?;
+    let mut file = open_private(path).with_context(|| format!("could not create {}", path.display()))?;
     file.write_all(value.as_bytes())?;
     file.sync_all()?;
     Ok(value)
@@ -28,19 +26,10 @@ pub fn read_or_create(path: &Path, generate: impl FnOnce() -> String) -> anyhow:
 #[cfg(unix)]
 fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
+    std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)
 }
 
 #[cfg(not(unix))]
 fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
+    std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(path)
 }

@@ -31,8 +31,8 @@ impl Application {
 
         let state = web::Data::new(AppState::new(settings.clone(), pool)?);
         let limits = IpLimits::new(&settings.rate_limits, &settings.trusted_proxies);
-        let listener = TcpListener::bind(&settings.bind)
-            .with_context(|| format!("could not listen on {}", settings.bind))?;
+        let listener =
+            TcpListener::bind(&settings.bind).with_context(|| format!("could not listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let production = settings.is_production();
 
@@ -65,8 +65,7 @@ impl Application {
 }
 
 pub async fn migrate(url: &DatabaseUrl, pool: &db::Pool) -> anyhow::Result<usize> {
-    url.ensure_sqlite_dir()
-        .context("could not create the database folder")?;
+    url.ensure_sqlite_dir().context("could not create the database folder")?;
     let pool = pool.clone();
     web::block(move || {
         let mut conn = pool.get().context("could not connect to the database")?;
@@ -119,14 +118,8 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings, limits: &IpLimits) 
             .route("/logout", web::post().to(html::logout::submit))
             .route("/keys", web::get().to(html::keys::list))
             .route("/account", web::get().to(html::account::show))
-            .route(
-                "/account/password",
-                web::post().to(html::account::change_password_submit),
-            )
-            .route(
-                "/account/sessions/{id}/revoke",
-                web::post().to(html::account::revoke),
-            )
+            .route("/account/password", web::post().to(html::account::change_password_submit))
+            .route("/account/sessions/{id}/revoke", web::post().to(html::account::revoke))
             .default_service(web::to(html::not_found)),
     );
 }

@@ -23,16 +23,12 @@ impl Email {
         };
         let valid_local = !local.is_empty()
             && local.len() <= 64
-            && local
-                .chars()
-                .all(|c| !c.is_whitespace() && !c.is_control() && c != '@' && c != '<' && c != '>');
+            && local.chars().all(|c| !c.is_whitespace() && !c.is_control() && c != '@' && c != '<' && c != '>');
         let valid_domain = domain.contains('.')
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && !domain.contains("..")
-            && domain
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+            && domain.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.');
         if !valid_local || !valid_domain {
             return Err("Enter an email address like name@example.com.");
         }
@@ -72,23 +68,12 @@ mod tests {
 
     #[test]
     fn addresses_are_trimmed_and_lower_cased() {
-        assert_eq!(
-            Email::parse("  Alice@Example.COM ").unwrap().as_str(),
-            "alice@example.com"
-        );
+        assert_eq!(Email::parse("  Alice@Example.COM ").unwrap().as_str(), "alice@example.com");
     }
 
     #[test]
     fn malformed_addresses_are_refused() {
-        for bad in [
-            "",
-            "alice",
-            "alice@",
-            "@example.com",
-            "alice@example",
-            "a b@example.com",
-            "alice@exa..mple.com",
-        ] {
+        for bad in ["", "alice", "alice@", "@example.com", "alice@example", "a b@example.com", "alice@exa..mple.com"] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }

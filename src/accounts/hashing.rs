@@ -6,6 +6,7 @@
 //! against a dummy hash of the same cost, so it takes as long as a real one.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
@@ -19,19 +20,18 @@ pub struct PasswordHasher {
     cost: u32,
     permits: Arc<Semaphore>,
     dummy_hash: Arc<str>,
+    verifications: Arc<AtomicU64>,
 }
 
 impl PasswordHasher {
     pub fn new(cost: u32) -> anyhow::Result<Self> {
-        let dummy_hash =
-            bcrypt::hash("dummy password for unknown accounts", cost).context("bcrypt failed")?;
-        let parallelism = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
+        let dummy_hash = bcrypt::hash("dummy password for unknown accounts", cost).context("bcrypt failed")?;
+        let parallelism = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(PasswordHasher {
             cost,
             permits: Arc::new(Semaphore::new(parallelism)),
             dummy_hash: dummy_hash.into(),
+            verifications: Arc::default(),
         })
     }
 
@@ -49,13 +49,10 @@ impl PasswordHasher {
     /// Verifies `password` against `hash`, or against the dummy hash when there
     /// is no account, spending one bcrypt verification either way. A password
     /// over 72 bytes can never match (none is ever stored).
-    pub async fn verify(
-        &self,
-        password: SecretString,
-        hash: Option<String>,
-    ) -> Result<bool, Error> {
+    pub async fn verify(&self, password: SecretString, hash: Option<String>) -> Result<bool, Error> {
         let has_account = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         let matched = self
             .run(move || {
                 let candidate = password.expose_secret();
@@ -67,15 +64,16 @@ impl PasswordHasher {
         Ok(matched && has_account)
     }
 
+    /// How many bcrypt verifications this process has run (tests and metrics).
+    pub fn verifications_performed(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> Result<T, Error> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| Error::Unexpected(e.into()))?;
+        let _permit = self.permits.acquire().await.map_err(|e| Error::Unexpected(e.into()))?;
         actix_web::web::block(work)
             .await
             .map_err(|e| Error::Unexpected(anyhow::anyhow!("blocking task failed: {e}")))?

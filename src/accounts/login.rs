@@ -64,13 +64,7 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<LoggedIn, 
     let Some(user) = user.filter(|_| matched) else {
         let ip = attempt.ip.clone();
         db::run(&state.pool, move |conn| {
-            Ok(audit::record(
-                conn,
-                EventKind::LoginFailed,
-                known_user_id,
-                &ip,
-                clock::now(),
-            )?)
+            Ok(audit::record(conn, EventKind::LoginFailed, known_user_id, &ip, clock::now())?)
         })
         .await?;
         return Err(Error::InvalidCredentials);
@@ -110,28 +104,12 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<LoggedIn, 
     .await?;
 
     let (user, session_id, issued, expires_at) = session;
-    let token = state.jwt.sign(&Claims::new(
-        &user.email,
-        user.id,
-        &session_id,
-        issued,
-        expires_at,
-    ))?;
-    Ok(LoggedIn {
-        user,
-        session_id,
-        token,
-        expires_in_secs: (expires_at - issued).num_seconds(),
-    })
+    let token = state.jwt.sign(&Claims::new(&user.email, user.id, &session_id, issued, expires_at))?;
+    Ok(LoggedIn { user, session_id, token, expires_in_secs: (expires_at - issued).num_seconds() })
 }
 
 /// Logout: the session row goes, so the token and cookie are dead everywhere.
-pub async fn logout(
-    state: &AppState,
-    user_id: i64,
-    session_id: String,
-    ip: String,
-) -> Result<(), Error> {
+pub async fn logout(state: &AppState, user_id: i64, session_id: String, ip: String) -> Result<(), Error> {
     db::run(&state.pool, move |conn| {
         conn.transaction(|conn| {
             SessionRecord::delete(conn, &session_id)?;
@@ -143,24 +121,13 @@ pub async fn logout(
 }
 
 /// Ends one of the user's own sessions (from the account page).
-pub async fn revoke_session(
-    state: &AppState,
-    user_id: i64,
-    session_id: String,
-    ip: String,
-) -> Result<(), Error> {
+pub async fn revoke_session(state: &AppState, user_id: i64, session_id: String, ip: String) -> Result<(), Error> {
     db::run(&state.pool, move |conn| {
         conn.transaction(|conn| {
             if SessionRecord::delete_owned(conn, user_id, &session_id)? == 0 {
                 return Err(Error::NotFound);
             }
-            audit::record(
-                conn,
-                EventKind::SessionRevoked,
-                Some(user_id),
-                &ip,
-                clock::now(),
-            )?;
+            audit::record(conn, EventKind::SessionRevoked, Some(user_id), &ip, clock::now())?;
             Ok(())
         })
     })

@@ -28,28 +28,22 @@ pub async fn change_password(
 ) -> Result<(), Error> {
     let current_ok = state
         .hasher
-        .verify(
-            normalize(change.current_password.expose_secret()),
-            Some(user.password_hash.0.clone()),
-        )
+        .verify(normalize(change.current_password.expose_secret()), Some(user.password_hash.0.clone()))
         .await?;
     let mut errors = FieldErrors::default();
     if !current_ok {
         errors.add("current_password", "That is not your current password.");
     }
-    let email = Email::parse(&user.email)
-        .map_err(|m| Error::Unexpected(anyhow::anyhow!("stored email invalid: {m}")))?;
-    let new_password = check_new_password(change.password.expose_secret(), &email)
-        .map_err(|m| errors.add("password", m))
-        .ok();
+    let email =
+        Email::parse(&user.email).map_err(|m| Error::Unexpected(anyhow::anyhow!("stored email invalid: {m}")))?;
+    let new_password =
+        check_new_password(change.password.expose_secret(), &email).map_err(|m| errors.add("password", m)).ok();
     if change.password.expose_secret() != change.password_confirm.expose_secret() {
         errors.add("password_confirm", "The two passwords do not match.");
     }
     errors.into_result()?;
     let Some(new_password) = new_password else {
-        return Err(Error::Unexpected(anyhow::anyhow!(
-            "validated password change without a password"
-        )));
+        return Err(Error::Unexpected(anyhow::anyhow!("validated password change without a password")));
     };
 
     let hash = state.hasher.hash(new_password).await?;

@@ -58,10 +58,7 @@ pub fn check_new_password(password: &str, email: &Email) -> Result<SecretString,
     }
     let estimate = zxcvbn::zxcvbn(candidate, &[email.as_str(), local, "tradebot"]);
     if (estimate.score() as u8) < MIN_STRENGTH_SCORE {
-        return Err(
-            "This password is too easy to guess: avoid common words, names and patterns."
-                .to_owned(),
-        );
+        return Err("This password is too easy to guess: avoid common words, names and patterns.".to_owned());
     }
     Ok(normalized)
 }
@@ -90,30 +87,18 @@ mod tests {
         let p72: String = base.repeat(3).chars().take(72).collect();
         let p73: String = base.repeat(3).chars().take(73).collect();
         assert!(check_new_password(&p72, &email()).is_ok());
-        assert!(
-            check_new_password(&p73, &email())
-                .unwrap_err()
-                .contains("at most 72 bytes")
-        );
+        assert!(check_new_password(&p73, &email()).unwrap_err().contains("at most 72 bytes"));
     }
 
     #[test]
     fn the_email_local_part_is_refused() {
-        assert!(
-            check_new_password("Xq9!jane.doe-Vault", &email())
-                .unwrap_err()
-                .contains("email")
-        );
+        assert!(check_new_password("Xq9!jane.doe-Vault", &email()).unwrap_err().contains("email"));
     }
 
     #[test]
     fn missing_classes_are_named() {
         let message = check_new_password("alllowercaseandlong", &email()).unwrap_err();
-        assert!(
-            message.contains("upper-case")
-                && message.contains("digit")
-                && message.contains("symbol")
-        );
+        assert!(message.contains("upper-case") && message.contains("digit") && message.contains("symbol"));
     }
 
     #[test]

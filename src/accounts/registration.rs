@@ -23,13 +23,11 @@ pub struct Registration {
 
 pub async fn register(state: &AppState, form: Registration, ip: String) -> Result<User, Error> {
     let mut errors = FieldErrors::default();
-    let email = Email::parse(&form.email)
-        .map_err(|m| errors.add("email", m))
-        .ok();
+    let email = Email::parse(&form.email).map_err(|m| errors.add("email", m)).ok();
     let password = match &email {
-        Some(email) => check_new_password(form.password.expose_secret(), email)
-            .map_err(|m| errors.add("password", m))
-            .ok(),
+        Some(email) => {
+            check_new_password(form.password.expose_secret(), email).map_err(|m| errors.add("password", m)).ok()
+        }
         None => None,
     };
     if let Some(confirm) = &form.password_confirm
@@ -39,18 +37,11 @@ pub async fn register(state: &AppState, form: Registration, ip: String) -> Resul
     }
     errors.into_result()?;
     let (Some(email), Some(password)) = (email, password) else {
-        return Err(Error::Unexpected(anyhow::anyhow!(
-            "validated registration without values"
-        )));
+        return Err(Error::Unexpected(anyhow::anyhow!("validated registration without values")));
     };
 
     let lookup = email.as_str().to_owned();
-    if db::run(&state.pool, move |conn| {
-        Ok(User::find_by_email(conn, &lookup)?)
-    })
-    .await?
-    .is_some()
-    {
+    if db::run(&state.pool, move |conn| Ok(User::find_by_email(conn, &lookup)?)).await?.is_some() {
         return Err(Error::EmailTaken);
     }
     let hash = state.hasher.hash(password).await?;
@@ -71,9 +62,7 @@ pub async fn register(state: &AppState, form: Registration, ip: String) -> Resul
         });
         match inserted {
             Ok(user) => Ok(user),
-            Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                Err(Error::EmailTaken)
-            }
+            Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Err(Error::EmailTaken),
             Err(e) => Err(e.into()),
         }
     })

@@ -25,8 +25,7 @@ pub struct User {
 #[derive(Clone, diesel::FromSqlRow)]
 pub struct PasswordHash(pub String);
 
-impl<DB: diesel::backend::Backend> diesel::deserialize::FromSql<diesel::sql_types::Text, DB>
-    for PasswordHash
+impl<DB: diesel::backend::Backend> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for PasswordHash
 where
     String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
 {
@@ -54,36 +53,20 @@ pub struct NewUser<'a> {
 
 impl NewUser<'_> {
     pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<User> {
-        diesel::insert_into(users::table)
-            .values(self)
-            .returning(users::all_columns)
-            .get_result(conn)
+        diesel::insert_into(users::table).values(self).returning(users::all_columns).get_result(conn)
     }
 }
 
 impl User {
     pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<User>> {
-        users::table
-            .find(id)
-            .select(User::as_select())
-            .first(conn)
-            .optional()
+        users::table.find(id).select(User::as_select()).first(conn).optional()
     }
 
     pub fn find_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<User>> {
-        users::table
-            .filter(users::email.eq(email))
-            .select(User::as_select())
-            .first(conn)
-            .optional()
+        users::table.filter(users::email.eq(email)).select(User::as_select()).first(conn).optional()
     }
 
-    pub fn set_password_hash(
-        conn: &mut DbConnection,
-        id: i64,
-        hash: &str,
-        now: NaiveDateTime,
-    ) -> QueryResult<usize> {
+    pub fn set_password_hash(conn: &mut DbConnection, id: i64, hash: &str, now: NaiveDateTime) -> QueryResult<usize> {
         diesel::update(users::table.find(id))
             .set((users::hashed_password.eq(hash), users::updated_at.eq(now)))
             .execute(conn)

@@ -20,9 +20,7 @@ pub fn run_pending_migrations(conn: &mut DbConnection) -> anyhow::Result<usize> 
             .len(),
         DbConnection::Postgresql(c) => {
             c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))?;
-            let result = c
-                .run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map(|v| v.len());
+            let result = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len());
             c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))?;
             result.map_err(|e| anyhow::anyhow!("PostgreSQL migration failed: {e}"))?
         }
@@ -39,12 +37,8 @@ pub fn revert_all_migrations(conn: &mut DbConnection) -> anyhow::Result<usize> {
     };
     for _ in 0..applied {
         match conn {
-            DbConnection::Sqlite(c) => {
-                c.revert_last_migration(SQLITE_MIGRATIONS).map_err(failed)?
-            }
-            DbConnection::Postgresql(c) => c
-                .revert_last_migration(POSTGRES_MIGRATIONS)
-                .map_err(failed)?,
+            DbConnection::Sqlite(c) => c.revert_last_migration(SQLITE_MIGRATIONS).map_err(failed)?,
+            DbConnection::Postgresql(c) => c.revert_last_migration(POSTGRES_MIGRATIONS).map_err(failed)?,
         };
     }
     Ok(applied)

@@ -29,8 +29,7 @@ pub async fn log_request(
                 tracing::info!(status, elapsed_ms, "request");
             }
             if let Ok(value) = HeaderValue::from_str(&request_id) {
-                res.headers_mut()
-                    .insert(HeaderName::from_static("x-request-id"), value);
+                res.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
             }
             Ok(res)
         }

@@ -15,9 +15,5 @@ pub fn default_headers(production: bool) -> DefaultHeaders {
         .add(("X-Frame-Options", "DENY"))
         .add(("Referrer-Policy", "same-origin"))
         .add(("Cache-Control", "no-store"));
-    if production {
-        headers.add(("Strict-Transport-Security", "max-age=31536000"))
-    } else {
-        headers
-    }
+    if production { headers.add(("Strict-Transport-Security", "max-age=31536000")) } else { headers }
 }

@@ -25,9 +25,7 @@ pub async fn render_throttled(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(60);
-    let error = Error::TooManyAttempts {
-        retry_after: std::time::Duration::from_secs(wait_secs),
-    };
+    let error = Error::TooManyAttempts { retry_after: std::time::Duration::from_secs(wait_secs) };
     let response = if super::is_api_path(res.request().path()) {
         actix_web::ResponseError::error_response(&ApiError(error))
     } else {

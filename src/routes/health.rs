@@ -7,18 +7,14 @@ use diesel::connection::SimpleConnection;
 use crate::state::AppState;
 
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; charset=utf-8")
-        .body("ok")
+    HttpResponse::Ok().content_type("text/plain; charset=utf-8").body("ok")
 }
 
 /// 200 when the database answers, 503 while it does not.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let ready = crate::db::run(&state.pool, |conn| Ok(conn.batch_execute("SELECT 1")?)).await;
     match ready {
-        Ok(()) => HttpResponse::Ok()
-            .content_type("text/plain; charset=utf-8")
-            .body("ready"),
+        Ok(()) => HttpResponse::Ok().content_type("text/plain; charset=utf-8").body("ready"),
         Err(e) => {
             e.log();
             HttpResponse::ServiceUnavailable()

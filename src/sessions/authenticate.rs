@@ -34,9 +34,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Authenticated
     .await
     .map_err(AuthFailure::Unavailable)?;
     match found {
-        Some((session, user)) if session.user_id == claims.uid && user.is_active => {
-            Ok(Authenticated { user, session })
-        }
+        Some((session, user)) if session.user_id == claims.uid && user.is_active => Ok(Authenticated { user, session }),
         _ => Err(AuthFailure::Ended),
     }
 }

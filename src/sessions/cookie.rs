@@ -48,13 +48,7 @@ pub async fn note_remember_me(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let mut res = next.call(req).await?;
-    let remember = res
-        .request()
-        .get_session()
-        .get::<bool>(REMEMBER_KEY)
-        .ok()
-        .flatten()
-        .unwrap_or(false);
+    let remember = res.request().get_session().get::<bool>(REMEMBER_KEY).ok().flatten().unwrap_or(false);
     if remember {
         res.response_mut().extensions_mut().insert(PersistentCookie);
     }
@@ -67,12 +61,7 @@ pub async fn make_remember_me_cookie_persistent(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let mut res = next.call(req).await?;
-    if res
-        .response()
-        .extensions()
-        .get::<PersistentCookie>()
-        .is_none()
-    {
+    if res.response().extensions().get::<PersistentCookie>().is_none() {
         return Ok(res);
     }
     let cookie_name = res
@@ -81,10 +70,8 @@ pub async fn make_remember_me_cookie_persistent(
         .map(|state| state.settings.session_cookie_name())
         .unwrap_or_default();
     let headers = res.headers_mut();
-    let rewritten: Vec<HeaderValue> = headers
-        .get_all(header::SET_COOKIE)
-        .map(|value| persistent_if_session_cookie(value, cookie_name))
-        .collect();
+    let rewritten: Vec<HeaderValue> =
+        headers.get_all(header::SET_COOKIE).map(|value| persistent_if_session_cookie(value, cookie_name)).collect();
     headers.remove(header::SET_COOKIE);
     for value in rewritten {
         headers.append(header::SET_COOKIE, value);
@@ -93,11 +80,7 @@ pub async fn make_remember_me_cookie_persistent(
 }
 
 fn persistent_if_session_cookie(value: &HeaderValue, cookie_name: &str) -> HeaderValue {
-    let Some(mut cookie) = value
-        .to_str()
-        .ok()
-        .and_then(|v| Cookie::parse(v.to_owned()).ok())
-    else {
+    let Some(mut cookie) = value.to_str().ok().and_then(|v| Cookie::parse(v.to_owned()).ok()) else {
         return value.clone();
     };
     let is_removal = cookie.max_age().is_some_and(|age| age.is_zero()) || cookie.value().is_empty();

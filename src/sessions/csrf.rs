@@ -54,17 +54,12 @@ pub async fn require_csrf_token(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     if !changes_state(req.method()) {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
+        return next.call(req).await.map(ServiceResponse::map_into_left_body);
     }
     match checked_form(&mut req).await {
         Ok(rest) => {
             req.set_payload(Payload::from(rest));
-            next.call(req)
-                .await
-                .map(ServiceResponse::map_into_left_body)
+            next.call(req).await.map(ServiceResponse::map_into_left_body)
         }
         Err(refusal) => {
             let (http_req, _) = req.into_parts();
@@ -81,36 +76,22 @@ async fn checked_form(req: &mut ServiceRequest) -> Result<Bytes, PageError> {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim()
-                .to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
+        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
     if !is_form {
-        return Err(Error::Forbidden(
-            "This form is missing its security token. Reload the page and try again.",
-        )
-        .into());
+        return Err(Error::Forbidden("This form is missing its security token. Reload the page and try again.").into());
     }
     let mut payload = req.take_payload();
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| Error::BadRequest("The form could not be read.".into()))?;
         if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(
-                Error::PayloadTooLarge("The form is too large (64 KiB at most).".into()).into(),
-            );
+            return Err(Error::PayloadTooLarge("The form is too large (64 KiB at most).".into()).into());
         }
         body.extend_from_slice(&chunk);
     }
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| {
-        Error::BadRequest("The form could not be read: it is not valid UTF-8 form data.".into())
-    })?;
-    let submitted: Vec<&str> = pairs
-        .iter()
-        .filter(|(k, _)| k == FIELD)
-        .map(|(_, v)| v.as_str())
-        .collect();
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+        .map_err(|_| Error::BadRequest("The form could not be read: it is not valid UTF-8 form data.".into()))?;
+    let submitted: Vec<&str> = pairs.iter().filter(|(k, _)| k == FIELD).map(|(_, v)| v.as_str()).collect();
     let session = req.get_session();
     if submitted.len() != 1 || !matches(&session, submitted[0]) {
         return Err(Error::Forbidden(

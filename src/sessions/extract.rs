@@ -37,9 +37,7 @@ pub struct ApiUser {
 }
 
 fn state(req: &HttpRequest) -> web::Data<AppState> {
-    req.app_data::<web::Data<AppState>>()
-        .cloned()
-        .expect("AppState is registered in startup")
+    req.app_data::<web::Data<AppState>>().cloned().expect("AppState is registered in startup")
 }
 
 /// Where to come back to after logging in: the page asked for, for page views.
@@ -71,11 +69,7 @@ async fn page_auth(req: &HttpRequest) -> Result<PageAuth, Error> {
 }
 
 fn current_user(auth: Authenticated, session: &Session) -> CurrentUser {
-    CurrentUser {
-        user: auth.user,
-        session_id: auth.session.id,
-        csrf_token: csrf::token(session),
-    }
+    CurrentUser { user: auth.user, session_id: auth.session.id, csrf_token: csrf::token(session) }
 }
 
 impl FromRequest for CurrentUser {
@@ -88,14 +82,8 @@ impl FromRequest for CurrentUser {
             let next = next_after_login(&req);
             match page_auth(&req).await? {
                 PageAuth::LoggedIn(auth, session) => Ok(current_user(auth, &session)),
-                PageAuth::Anonymous => Err(PageError::LoginRequired {
-                    next,
-                    expired: false,
-                }),
-                PageAuth::Ended => Err(PageError::LoginRequired {
-                    next,
-                    expired: true,
-                }),
+                PageAuth::Anonymous => Err(PageError::LoginRequired { next, expired: false }),
+                PageAuth::Ended => Err(PageError::LoginRequired { next, expired: true }),
             }
         })
     }
@@ -109,9 +97,7 @@ impl FromRequest for OptionalUser {
         let req = req.clone();
         Box::pin(async move {
             match page_auth(&req).await? {
-                PageAuth::LoggedIn(auth, session) => {
-                    Ok(OptionalUser(Some(current_user(auth, &session))))
-                }
+                PageAuth::LoggedIn(auth, session) => Ok(OptionalUser(Some(current_user(auth, &session)))),
                 PageAuth::Anonymous | PageAuth::Ended => Ok(OptionalUser(None)),
             }
         })
@@ -120,16 +106,9 @@ impl FromRequest for OptionalUser {
 
 /// The token of an `Authorization: Bearer …` header.
 pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
-    let value = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
+    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
 impl FromRequest for ApiUser {
@@ -139,14 +118,9 @@ impl FromRequest for ApiUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let token = bearer_token(&req)
-                .ok_or(ApiError(Error::Unauthenticated))?
-                .to_owned();
+            let token = bearer_token(&req).ok_or(ApiError(Error::Unauthenticated))?.to_owned();
             match authenticate(&state(&req), &token).await {
-                Ok(auth) => Ok(ApiUser {
-                    user: auth.user,
-                    session_id: auth.session.id,
-                }),
+                Ok(auth) => Ok(ApiUser { user: auth.user, session_id: auth.session.id }),
                 Err(AuthFailure::Ended) => Err(ApiError(Error::Unauthenticated)),
                 Err(AuthFailure::Unavailable(e)) => Err(ApiError(e)),
             }

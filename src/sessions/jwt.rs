@@ -14,11 +14,7 @@ pub const SHORT_LIFETIME: chrono::Duration = chrono::Duration::hours(12);
 pub const REMEMBER_ME_LIFETIME: chrono::Duration = chrono::Duration::days(30);
 
 pub fn lifetime(remember_me: bool) -> chrono::Duration {
-    if remember_me {
-        REMEMBER_ME_LIFETIME
-    } else {
-        SHORT_LIFETIME
-    }
+    if remember_me { REMEMBER_ME_LIFETIME } else { SHORT_LIFETIME }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,13 +27,7 @@ pub struct Claims {
 }
 
 impl Claims {
-    pub fn new(
-        email: &str,
-        user_id: i64,
-        session_id: &str,
-        issued: NaiveDateTime,
-        expires: NaiveDateTime,
-    ) -> Self {
+    pub fn new(email: &str, user_id: i64, session_id: &str, issued: NaiveDateTime, expires: NaiveDateTime) -> Self {
         Claims {
             sub: email.to_owned(),
             uid: user_id,
@@ -67,26 +57,16 @@ impl JwtKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "iat", "sub", "jti"]);
-        Ok(JwtKeys {
-            encoding: EncodingKey::from_secret(&key)?,
-            decoding: DecodingKey::from_secret(&key)?,
-            validation,
-        })
+        Ok(JwtKeys { encoding: EncodingKey::from_secret(&key)?, decoding: DecodingKey::from_secret(&key)?, validation })
     }
 
     pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
-        Ok(jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            claims,
-            &self.encoding,
-        )?)
+        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)?)
     }
 
     /// The claims of a token this server signed and that has not expired.
     pub fn verify(&self, token: &str) -> Option<Claims> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .ok()
-            .map(|data| data.claims)
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok().map(|data| data.claims)
     }
 }
 
@@ -133,10 +113,7 @@ mod tests {
         let mut edited = claims();
         edited.uid = 8;
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&edited).unwrap());
-        assert_eq!(
-            k.verify(&format!("{}.{}.{}", parts[0], payload, parts[2])),
-            None
-        );
+        assert_eq!(k.verify(&format!("{}.{}.{}", parts[0], payload, parts[2])), None);
     }
 
     #[test]
@@ -151,15 +128,7 @@ mod tests {
     fn an_expired_token_is_refused() {
         let k = keys(&"s".repeat(64));
         let issued = crate::clock::now() - chrono::Duration::hours(13);
-        let token = k
-            .sign(&Claims::new(
-                "a@example.com",
-                7,
-                "id",
-                issued,
-                issued + SHORT_LIFETIME,
-            ))
-            .unwrap();
+        let token = k.sign(&Claims::new("a@example.com", 7, "id", issued, issued + SHORT_LIFETIME)).unwrap();
         assert_eq!(k.verify(&token), None);
     }
 }

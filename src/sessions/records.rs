@@ -43,10 +43,7 @@ impl NewSessionRecord<'_> {
     pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
         let user_agent: String = self.user_agent.chars().take(MAX_USER_AGENT_LEN).collect();
         diesel::insert_into(sessions::table)
-            .values(NewSessionRecord {
-                user_agent: &user_agent,
-                ..*self
-            })
+            .values(NewSessionRecord { user_agent: &user_agent, ..*self })
             .execute(conn)
             .map(|_| ())
     }
@@ -72,17 +69,10 @@ impl SessionRecord {
         if now - self.last_seen_at < LAST_SEEN_RESOLUTION {
             return Ok(());
         }
-        diesel::update(sessions::table.find(&self.id))
-            .set(sessions::last_seen_at.eq(now))
-            .execute(conn)
-            .map(|_| ())
+        diesel::update(sessions::table.find(&self.id)).set(sessions::last_seen_at.eq(now)).execute(conn).map(|_| ())
     }
 
-    pub fn list_live(
-        conn: &mut DbConnection,
-        user_id: i64,
-        now: NaiveDateTime,
-    ) -> QueryResult<Vec<SessionRecord>> {
+    pub fn list_live(conn: &mut DbConnection, user_id: i64, now: NaiveDateTime) -> QueryResult<Vec<SessionRecord>> {
         sessions::table
             .filter(sessions::user_id.eq(user_id))
             .filter(sessions::expires_at.gt(now))
@@ -97,20 +87,11 @@ impl SessionRecord {
 
     /// Ends `id` only if it belongs to `user_id`; 0 rows means not theirs.
     pub fn delete_owned(conn: &mut DbConnection, user_id: i64, id: &str) -> QueryResult<usize> {
-        diesel::delete(
-            sessions::table
-                .filter(sessions::id.eq(id))
-                .filter(sessions::user_id.eq(user_id)),
-        )
-        .execute(conn)
+        diesel::delete(sessions::table.filter(sessions::id.eq(id)).filter(sessions::user_id.eq(user_id))).execute(conn)
     }
 
     /// Ends every session of the user except `keep` (the one making the change).
-    pub fn delete_all_for_user_except(
-        conn: &mut DbConnection,
-        user_id: i64,
-        keep: Option<&str>,
-    ) -> QueryResult<usize> {
+    pub fn delete_all_for_user_except(conn: &mut DbConnection, user_id: i64, keep: Option<&str>) -> QueryResult<usize> {
         let all = sessions::table.filter(sessions::user_id.eq(user_id));
         match keep {
             Some(keep) => diesel::delete(all.filter(sessions::id.ne(keep))).execute(conn),
@@ -118,17 +99,9 @@ impl SessionRecord {
         }
     }
 
-    pub fn purge_expired_for_user(
-        conn: &mut DbConnection,
-        user_id: i64,
-        now: NaiveDateTime,
-    ) -> QueryResult<usize> {
-        diesel::delete(
-            sessions::table
-                .filter(sessions::user_id.eq(user_id))
-                .filter(sessions::expires_at.le(now)),
-        )
-        .execute(conn)
+    pub fn purge_expired_for_user(conn: &mut DbConnection, user_id: i64, now: NaiveDateTime) -> QueryResult<usize> {
+        diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::expires_at.le(now)))
+            .execute(conn)
     }
 
     /// "Firefox on Linux", from the stored user agent.

@@ -50,10 +50,7 @@ mod tests {
 
     fn headers(xff: &str) -> HeaderMap {
         let mut map = HeaderMap::new();
-        map.insert(
-            HeaderName::from_static("x-forwarded-for"),
-            HeaderValue::from_str(xff).unwrap(),
-        );
+        map.insert(HeaderName::from_static("x-forwarded-for"), HeaderValue::from_str(xff).unwrap());
         map
     }
 
@@ -63,20 +60,13 @@ mod tests {
 
     #[test]
     fn an_untrusted_peer_is_the_client_whatever_it_claims() {
-        assert_eq!(
-            resolve(Some(ip("203.0.113.9")), &headers("1.2.3.4"), &[]),
-            ip("203.0.113.9")
-        );
+        assert_eq!(resolve(Some(ip("203.0.113.9")), &headers("1.2.3.4"), &[]), ip("203.0.113.9"));
     }
 
     #[test]
     fn a_trusted_proxy_is_looked_through_to_the_first_untrusted_hop() {
         let trusted = vec!["10.0.0.0/8".parse().unwrap()];
-        let got = resolve(
-            Some(ip("10.0.0.2")),
-            &headers("6.6.6.6, 198.51.100.7, 10.0.0.5"),
-            &trusted,
-        );
+        let got = resolve(Some(ip("10.0.0.2")), &headers("6.6.6.6, 198.51.100.7, 10.0.0.5"), &trusted);
         assert_eq!(got, ip("198.51.100.7"));
     }
 }

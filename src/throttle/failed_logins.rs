@@ -30,30 +30,18 @@ pub fn reserve_attempt(
     let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::minutes(15));
     let limit = i32::try_from(limit).unwrap_or(i32::MAX);
     // A window that has run out starts again from zero.
-    diesel::update(
-        lt::table
-            .filter(lt::email.eq(email))
-            .filter(lt::window_started_at.le(now - window)),
-    )
-    .set((lt::failures.eq(0), lt::window_started_at.eq(now)))
-    .execute(conn)?;
-    for _ in 0..2 {
-        let taken = diesel::update(
-            lt::table
-                .filter(lt::email.eq(email))
-                .filter(lt::failures.lt(limit)),
-        )
-        .set(lt::failures.eq(lt::failures + 1))
+    diesel::update(lt::table.filter(lt::email.eq(email)).filter(lt::window_started_at.le(now - window)))
+        .set((lt::failures.eq(0), lt::window_started_at.eq(now)))
         .execute(conn)?;
+    for _ in 0..2 {
+        let taken = diesel::update(lt::table.filter(lt::email.eq(email)).filter(lt::failures.lt(limit)))
+            .set(lt::failures.eq(lt::failures + 1))
+            .execute(conn)?;
         if taken == 1 {
             return Ok(Reservation::Granted);
         }
         let inserted = diesel::insert_into(lt::table)
-            .values((
-                lt::email.eq(email),
-                lt::window_started_at.eq(now),
-                lt::failures.eq(1),
-            ))
+            .values((lt::email.eq(email), lt::window_started_at.eq(now), lt::failures.eq(1)))
             .execute(conn);
         match inserted {
             Ok(_) => return Ok(Reservation::Granted),
@@ -62,26 +50,15 @@ pub fn reserve_attempt(
             Err(e) => return Err(e),
         }
     }
-    let started: NaiveDateTime = lt::table
-        .filter(lt::email.eq(email))
-        .select(lt::window_started_at)
-        .first(conn)?;
-    let wait = (started + window - now)
-        .to_std()
-        .unwrap_or(Duration::from_secs(1));
-    Ok(Reservation::Refused {
-        retry_after: wait.max(Duration::from_secs(1)),
-    })
+    let started: NaiveDateTime = lt::table.filter(lt::email.eq(email)).select(lt::window_started_at).first(conn)?;
+    let wait = (started + window - now).to_std().unwrap_or(Duration::from_secs(1));
+    Ok(Reservation::Refused { retry_after: wait.max(Duration::from_secs(1)) })
 }
 
 /// A successful login releases its reservation.
 pub fn release_attempt(conn: &mut DbConnection, email: &str) -> QueryResult<()> {
-    diesel::update(
-        lt::table
-            .filter(lt::email.eq(email))
-            .filter(lt::failures.gt(0)),
-    )
-    .set(lt::failures.eq(lt::failures - 1))
-    .execute(conn)
-    .map(|_| ())
+    diesel::update(lt::table.filter(lt::email.eq(email)).filter(lt::failures.gt(0)))
+        .set(lt::failures.eq(lt::failures - 1))
+        .execute(conn)
+        .map(|_| ())
 }

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_governor::governor::middleware::NoOpMiddleware;
-use actix_governor::{
-    GovernorConfig, GovernorConfigBuilder, KeyExtractor, SimpleKeyExtractionError,
-};
+use actix_governor::{GovernorConfig, GovernorConfigBuilder, KeyExtractor, SimpleKeyExtractionError};
 use actix_web::dev::ServiceRequest;
 use actix_web::http::Method;
 use actix_web::{HttpResponse, HttpResponseBuilder};
@@ -31,18 +29,12 @@ impl KeyExtractor for ClientIpKey {
     type KeyExtractionError = SimpleKeyExtractionError<&'static str>;
 
     fn extract(&self, req: &ServiceRequest) -> Result<IpAddr, Self::KeyExtractionError> {
-        Ok(super::client_ip::resolve(
-            req.peer_addr().map(|a| a.ip()),
-            req.headers(),
-            &self.trusted,
-        ))
+        Ok(super::client_ip::resolve(req.peer_addr().map(|a| a.ip()), req.headers(), &self.trusted))
     }
 
     fn exceed_rate_limit_response(
         &self,
-        _negative: &actix_governor::governor::NotUntil<
-            actix_governor::governor::clock::QuantaInstant,
-        >,
+        _negative: &actix_governor::governor::NotUntil<actix_governor::governor::clock::QuantaInstant>,
         mut response: HttpResponseBuilder,
     ) -> HttpResponse {
         // governor has already set Retry-After on the builder.
@@ -60,20 +52,10 @@ pub struct IpLimits {
 
 impl IpLimits {
     pub fn new(limits: &RateLimits, trusted: &[IpNet]) -> IpLimits {
-        let key = ClientIpKey {
-            trusted: Arc::new(trusted.to_vec()),
-        };
+        let key = ClientIpKey { trusted: Arc::new(trusted.to_vec()) };
         IpLimits {
-            login: limit(
-                &key,
-                limits.login_per_ip_per_minute,
-                Duration::from_secs(60),
-            ),
-            register: limit(
-                &key,
-                limits.register_per_ip_per_hour,
-                Duration::from_secs(3600),
-            ),
+            login: limit(&key, limits.login_per_ip_per_minute, Duration::from_secs(60)),
+            register: limit(&key, limits.register_per_ip_per_hour, Duration::from_secs(3600)),
         }
     }
 }

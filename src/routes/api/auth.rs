@@ -86,17 +86,8 @@ pub async fn register(
     body: web::Json<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
     let RegisterBody { email, password } = body.into_inner();
-    let registration = Registration {
-        email,
-        password: password.into(),
-        password_confirm: None,
-    };
-    let user = register_user(
-        &state,
-        registration,
-        client_ip::of_request(&req).to_string(),
-    )
-    .await?;
+    let registration = Registration { email, password: password.into(), password_confirm: None };
+    let user = register_user(&state, registration, client_ip::of_request(&req).to_string()).await?;
     Ok(HttpResponse::Created().json(UserOut::from(&user)))
 }
 
@@ -115,17 +106,8 @@ pub async fn login_handler(
     state: web::Data<AppState>,
     body: web::Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let LoginBody {
-        email,
-        password,
-        remember_me,
-    } = body.into_inner();
-    let user_agent = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let LoginBody { email, password, remember_me } = body.into_inner();
+    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let attempt = LoginAttempt {
         email,
         password: password.into(),
@@ -134,14 +116,12 @@ pub async fn login_handler(
         ip: client_ip::of_request(&req).to_string(),
     };
     let logged_in = login(&state, attempt).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(TokenOut {
-            access_token: logged_in.token,
-            token_type: "bearer",
-            expires_in: logged_in.expires_in_secs,
-            user: UserOut::from(&logged_in.user),
-        }))
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(TokenOut {
+        access_token: logged_in.token,
+        token_type: "bearer",
+        expires_in: logged_in.expires_in_secs,
+        user: UserOut::from(&logged_in.user),
+    }))
 }
 
 #[utoipa::path(
@@ -162,17 +142,7 @@ pub async fn me(current: ApiUser) -> HttpResponse {
         (status = 401, description = "Missing, invalid or ended token", body = ErrorOut),
     )
 )]
-pub async fn logout(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    current: ApiUser,
-) -> Result<HttpResponse, ApiError> {
-    end_session(
-        &state,
-        current.user.id,
-        current.session_id,
-        client_ip::of_request(&req).to_string(),
-    )
-    .await?;
+pub async fn logout(req: HttpRequest, state: web::Data<AppState>, current: ApiUser) -> Result<HttpResponse, ApiError> {
+    end_session(&state, current.user.id, current.session_id, client_ip::of_request(&req).to_string()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -45,10 +45,7 @@ async fn page(
     errors: FieldErrors,
 ) -> Result<AccountPage, PageError> {
     let user_id = current.user.id;
-    let records = db::run(&state.pool, move |conn| {
-        Ok(SessionRecord::list_live(conn, user_id, clock::now())?)
-    })
-    .await?;
+    let records = db::run(&state.pool, move |conn| Ok(SessionRecord::list_live(conn, user_id, clock::now())?)).await?;
     let sessions = records
         .into_iter()
         .map(|s| SessionRow {
@@ -74,13 +71,7 @@ pub async fn show(
     current: CurrentUser,
     session: Session,
 ) -> Result<HttpResponse, PageError> {
-    let page = page(
-        &state,
-        &current,
-        super::take_notice(&session),
-        FieldErrors::default(),
-    )
-    .await?;
+    let page = page(&state, &current, super::take_notice(&session), FieldErrors::default()).await?;
     Ok(render(StatusCode::OK, &page))
 }
 
@@ -99,31 +90,16 @@ pub async fn change_password_submit(
     session: Session,
     form: web::Form<PasswordForm>,
 ) -> Result<HttpResponse, PageError> {
-    let PasswordForm {
-        current_password,
-        password,
-        password_confirm,
-    } = form.into_inner();
+    let PasswordForm { current_password, password, password_confirm } = form.into_inner();
     let change = PasswordChange {
         current_password: current_password.into(),
         password: password.into(),
         password_confirm: password_confirm.into(),
     };
     let ip = client_ip::of_request(&req).to_string();
-    match change_password(
-        &state,
-        &current.user,
-        current.session_id.clone(),
-        change,
-        ip,
-    )
-    .await
-    {
+    match change_password(&state, &current.user, current.session_id.clone(), change, ip).await {
         Ok(()) => {
-            super::set_notice(
-                &session,
-                "Your password was changed, and your other sessions were ended.",
-            );
+            super::set_notice(&session, "Your password was changed, and your other sessions were ended.");
             Ok(see_other("/account"))
         }
         Err(Error::Validation(errors)) => {
@@ -143,13 +119,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, PageError> {
     let target = path.into_inner();
     let ending_this_one = target == current.session_id;
-    revoke_session(
-        &state,
-        current.user.id,
-        target,
-        client_ip::of_request(&req).to_string(),
-    )
-    .await?;
+    revoke_session(&state, current.user.id, target, client_ip::of_request(&req).to_string()).await?;
     if ending_this_one {
         session.purge();
         return Ok(see_other("/login"));

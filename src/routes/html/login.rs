@@ -58,15 +58,7 @@ pub async fn form(session: Session, query: web::Query<LoginQuery>) -> HttpRespon
     }
     let layout = Layout::anonymous(csrf::token(&session)).with_notice(notice);
     let next = safe_next(query.next.as_deref()).unwrap_or_default();
-    render(
-        StatusCode::OK,
-        &LoginPage {
-            layout,
-            email: String::new(),
-            next,
-            error: None,
-        },
-    )
+    render(StatusCode::OK, &LoginPage { layout, email: String::new(), next, error: None })
 }
 
 pub async fn submit(
@@ -75,20 +67,10 @@ pub async fn submit(
     session: Session,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, PageError> {
-    let LoginForm {
-        email,
-        password,
-        remember_me,
-        next,
-    } = form.into_inner();
+    let LoginForm { email, password, remember_me, next } = form.into_inner();
     let next = safe_next(next.as_deref());
     let remember_me = remember_me.is_some();
-    let user_agent = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let attempt = LoginAttempt {
         email: email.clone(),
         password: password.into(),
@@ -106,19 +88,14 @@ pub async fn submit(
         Ok(logged_in) => {
             // A new cookie identity and CSRF token for the logged-in session.
             session.renew();
-            session
-                .insert(TOKEN_KEY, &logged_in.token)
-                .map_err(|e| Error::Unexpected(anyhow::anyhow!("{e}")))?;
-            session
-                .insert(REMEMBER_KEY, remember_me)
-                .map_err(|e| Error::Unexpected(anyhow::anyhow!("{e}")))?;
+            session.insert(TOKEN_KEY, &logged_in.token).map_err(|e| Error::Unexpected(anyhow::anyhow!("{e}")))?;
+            session.insert(REMEMBER_KEY, remember_me).map_err(|e| Error::Unexpected(anyhow::anyhow!("{e}")))?;
             csrf::rotate(&session);
             Ok(see_other(next.as_deref().unwrap_or(AFTER_LOGIN)))
         }
-        Err(Error::InvalidCredentials) => Ok(render(
-            StatusCode::UNAUTHORIZED,
-            &failed_page("Incorrect email or password."),
-        )),
+        Err(Error::InvalidCredentials) => {
+            Ok(render(StatusCode::UNAUTHORIZED, &failed_page("Incorrect email or password.")))
+        }
         Err(Error::AccountInactive) => Ok(render(
             StatusCode::BAD_REQUEST,
             &failed_page("This account is deactivated. Contact support to restore it."),

@@ -15,13 +15,7 @@ pub async fn submit(
     current: CurrentUser,
     session: Session,
 ) -> Result<HttpResponse, PageError> {
-    logout(
-        &state,
-        current.user.id,
-        current.session_id,
-        client_ip::of_request(&req).to_string(),
-    )
-    .await?;
+    logout(&state, current.user.id, current.session_id, client_ip::of_request(&req).to_string()).await?;
     session.purge();
     Ok(see_other("/login"))
 }

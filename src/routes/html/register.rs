@@ -31,14 +31,7 @@ pub struct RegisterForm {
 
 pub async fn form(session: Session) -> HttpResponse {
     let layout = Layout::anonymous(csrf::token(&session));
-    render(
-        StatusCode::OK,
-        &RegisterPage {
-            layout,
-            email: String::new(),
-            errors: FieldErrors::default(),
-        },
-    )
+    render(StatusCode::OK, &RegisterPage { layout, email: String::new(), errors: FieldErrors::default() })
 }
 
 pub async fn submit(
@@ -47,11 +40,7 @@ pub async fn submit(
     session: Session,
     form: web::Form<RegisterForm>,
 ) -> Result<HttpResponse, PageError> {
-    let RegisterForm {
-        email,
-        password,
-        password_confirm,
-    } = form.into_inner();
+    let RegisterForm { email, password, password_confirm } = form.into_inner();
     let registration = Registration {
         email: email.clone(),
         password: password.into(),
@@ -62,26 +51,15 @@ pub async fn submit(
         email: email.clone(),
         errors,
     };
-    match register(
-        &state,
-        registration,
-        client_ip::of_request(&req).to_string(),
-    )
-    .await
-    {
+    match register(&state, registration, client_ip::of_request(&req).to_string()).await {
         Ok(_) => {
             super::set_notice(&session, "Your account is ready. Log in to continue.");
             Ok(see_other("/login"))
         }
-        Err(Error::Validation(errors)) => {
-            Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page(errors)))
-        }
+        Err(Error::Validation(errors)) => Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page(errors))),
         Err(Error::EmailTaken) => {
             let mut errors = FieldErrors::default();
-            errors.add(
-                "email",
-                "This email address is already registered. Log in, or reset your password.",
-            );
+            errors.add("email", "This email address is already registered. Log in, or reset your password.");
             Ok(render(StatusCode::CONFLICT, &page(errors)))
         }
         Err(other) => Err(other.into()),

@@ -1,0 +1,273 @@
+//! Shared test helpers: a fresh database per test (SQLite file, or a new
+//! PostgreSQL database when `TEST_DATABASE_URL` is set, dropped afterwards),
+//! the real application on a random port, and a browser-like client.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use reqwest::{Client, Response, StatusCode, redirect};
+use tempfile::TempDir;
+use tradebot::config::Settings;
+use tradebot::db::{DatabaseUrl, DbConnection, Pool, build_pool};
+use tradebot::startup::Application;
+
+pub const PASSWORD: &str = "correct-Horse-7-battery";
+pub const OTHER_PASSWORD: &str = "Sturdy-Lantern-42-orbit";
+
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres { admin_url: String },
+}
+
+impl Backend {
+    /// PostgreSQL when `TEST_DATABASE_URL` names a server, else `None`.
+    pub fn postgres() -> Option<Backend> {
+        std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+            .map(|admin_url| Backend::Postgres { admin_url })
+    }
+}
+
+/// Runs a test body once per backend: `sqlite` always, `postgres` when
+/// `TEST_DATABASE_URL` is set (it says so and passes when it is not).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(#[$meta:meta])* async fn $name:ident($backend:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(#[$meta])*
+            async fn run($backend: $crate::common::Backend) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run($crate::common::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match $crate::common::Backend::postgres() {
+                    Some(backend) => run(backend).await,
+                    None => eprintln!("PostgreSQL not tested: TEST_DATABASE_URL is not set"),
+                }
+            }
+        }
+    };
+}
+
+/// One test's database, removed when the test ends.
+pub struct TestDb {
+    pub url: String,
+    pub dir: TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn create(backend: &Backend) -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                TestDb { url, dir, postgres: None }
+            }
+            Backend::Postgres { admin_url } => {
+                let name = format!("tradebot_test_{}", uuid::Uuid::new_v4().simple());
+                admin_execute(admin_url, &format!("CREATE DATABASE {name}"));
+                let url = with_database(admin_url, &name);
+                TestDb { url, dir, postgres: Some((admin_url.clone(), name)) }
+            }
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = &self.postgres {
+            admin_execute(admin_url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
+fn admin_execute(admin_url: &str, sql: &str) {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let mut conn = diesel::PgConnection::establish(admin_url).expect("TEST_DATABASE_URL must be reachable");
+    conn.batch_execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// The admin URL with its database name replaced.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_part = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{host_part}/{database}?{q}"),
+        None => format!("{host_part}/{database}"),
+    }
+}
+
+/// The variables a test app starts from: development mode, a cheap bcrypt
+/// cost, per-IP limits high enough not to interfere (tests of the limits set
+/// their own), and the test's database and data folder.
+pub fn test_vars(db: &TestDb) -> HashMap<String, String> {
+    let mut vars = HashMap::new();
+    vars.insert("APP_ENV".into(), "development".into());
+    vars.insert("BIND".into(), "127.0.0.1:0".into());
+    vars.insert("DATA_DIR".into(), db.dir.path().join("data").display().to_string());
+    vars.insert("DATABASE_URL".into(), db.url.clone());
+    vars.insert("BCRYPT_COST".into(), "10".into());
+    vars.insert("LOGIN_RATE_PER_MINUTE".into(), "10000".into());
+    vars.insert("REGISTER_RATE_PER_HOUR".into(), "10000".into());
+    vars.insert("LOGIN_FAILURES_PER_EMAIL".into(), "10000".into());
+    vars
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: Client,
+    pub pool: Pool,
+    pub settings: Settings,
+    pub db: TestDb,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
+    let db = TestDb::create(&backend);
+    let mut vars = test_vars(&db);
+    adjust(&mut vars);
+    spawn_app_on(db, vars).await
+}
+
+pub async fn spawn_app_on(db: TestDb, vars: HashMap<String, String>) -> TestApp {
+    let settings = Settings::from_vars(&vars).expect("test settings");
+    let app = Application::build(settings.clone()).await.expect("application builds");
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    let pool = build_pool(&DatabaseUrl::parse(&db.url), 4);
+    TestApp { address: format!("http://127.0.0.1:{port}"), port, client: browser(), pool, settings, db }
+}
+
+/// A client that keeps cookies and does not follow redirects, like a browser
+/// whose every step the test looks at.
+pub fn browser() -> Client {
+    Client::builder().redirect(redirect::Policy::none()).cookie_store(true).build().unwrap()
+}
+
+/// The value of the first hidden `csrf_token` field in a page.
+pub fn csrf_token_in(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).unwrap_or_else(|| panic!("no csrf_token in page:\n{html}")) + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+pub fn location(response: &Response) -> String {
+    response.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+}
+
+#[track_caller]
+pub fn assert_redirect_to(response: &Response, expected: &str) {
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "expected a 303 to {expected}");
+    assert_eq!(location(response), expected);
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn conn(&self) -> tradebot::db::PooledConnection {
+        self.pool.get().expect("test pool connection")
+    }
+
+    pub async fn get(&self, client: &Client, path: &str) -> Response {
+        client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn get_html(&self, client: &Client, path: &str) -> (StatusCode, String) {
+        let response = self.get(client, path).await;
+        let status = response.status();
+        (status, response.text().await.unwrap())
+    }
+
+    /// The CSRF token of the form on `page`, as a browser would see it.
+    pub async fn csrf_token(&self, client: &Client, page: &str) -> String {
+        let (status, html) = self.get_html(client, page).await;
+        assert_eq!(status, StatusCode::OK, "GET {page}");
+        csrf_token_in(&html)
+    }
+
+    /// Submits a form found on `page` to `action`, with the page's CSRF token.
+    pub async fn submit(&self, client: &Client, page: &str, action: &str, fields: &[(&str, &str)]) -> Response {
+        let token = self.csrf_token(client, page).await;
+        self.post_form_with_token(client, action, &token, fields).await
+    }
+
+    pub async fn post_form_with_token(
+        &self,
+        client: &Client,
+        action: &str,
+        token: &str,
+        fields: &[(&str, &str)],
+    ) -> Response {
+        let mut form: Vec<(&str, &str)> = vec![("csrf_token", token)];
+        form.extend_from_slice(fields);
+        client.post(self.url(action)).form(&form).send().await.expect("POST")
+    }
+
+    pub async fn register(&self, client: &Client, email: &str, password: &str) -> Response {
+        self.submit(
+            client,
+            "/register",
+            "/register",
+            &[("email", email), ("password", password), ("password_confirm", password)],
+        )
+        .await
+    }
+
+    pub async fn login(&self, client: &Client, email: &str, password: &str, remember_me: bool) -> Response {
+        let mut fields = vec![("email", email), ("password", password)];
+        if remember_me {
+            fields.push(("remember_me", "1"));
+        }
+        self.submit(client, "/login", "/login", &fields).await
+    }
+
+    /// A registered, logged-in browser.
+    pub async fn logged_in_user(&self, email: &str) -> Client {
+        let client = browser();
+        assert_redirect_to(&self.register(&client, email, PASSWORD).await, "/login");
+        assert_redirect_to(&self.login(&client, email, PASSWORD, false).await, "/keys");
+        client
+    }
+
+    pub async fn api_login(&self, email: &str, password: &str) -> Response {
+        self.client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub fn with_conn<T>(&self, work: impl FnOnce(&mut DbConnection) -> T) -> T {
+        let mut conn = self.conn();
+        work(&mut conn)
+    }
+}
