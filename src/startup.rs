@@ -12,7 +12,7 @@ use anyhow::Context;
 
 use crate::config::Settings;
 use crate::db::{self, DatabaseUrl};
-use crate::http::{limits, request_log, security_headers, throttled};
+use crate::http::{encoding, limits, request_log, security_headers, throttled};
 use crate::routes::{api, health, html};
 use crate::sessions::{cookie, csrf};
 use crate::state::AppState;
@@ -44,6 +44,7 @@ impl Application {
                 .app_data(limits::payload_config())
                 .app_data(limits::query_config())
                 .app_data(limits::path_config())
+                .wrap(from_fn(encoding::reject_invalid_query))
                 .wrap(from_fn(throttled::render_throttled))
                 .wrap(security_headers::default_headers(production))
                 .wrap(from_fn(request_log::log_request))

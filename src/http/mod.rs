@@ -1,6 +1,7 @@
 //! Cross-cutting HTTP behaviour: security headers, body limits and extractor
 //! errors, request logging with request ids, and rendering of rate-limit refusals.
 
+pub mod encoding;
 pub mod limits;
 pub mod request_log;
 pub mod security_headers;

@@ -89,6 +89,9 @@ async fn checked_form(req: &mut ServiceRequest) -> Result<Bytes, PageError> {
         }
         body.extend_from_slice(&chunk);
     }
+    if !crate::http::encoding::is_strict_utf8_form(&body) {
+        return Err(Error::BadRequest("The form could not be read: it is not valid UTF-8 form data.".into()).into());
+    }
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
         .map_err(|_| Error::BadRequest("The form could not be read: it is not valid UTF-8 form data.".into()))?;
     let submitted: Vec<&str> = pairs.iter().filter(|(k, _)| k == FIELD).map(|(_, v)| v.as_str()).collect();
