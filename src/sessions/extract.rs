@@ -50,7 +50,7 @@ fn next_after_login(req: &HttpRequest) -> Option<String> {
 enum PageAuth {
     Anonymous,
     Ended,
-    LoggedIn(Authenticated, Session),
+    LoggedIn(Box<Authenticated>, Session),
 }
 
 async fn page_auth(req: &HttpRequest) -> Result<PageAuth, Error> {
@@ -59,7 +59,7 @@ async fn page_auth(req: &HttpRequest) -> Result<PageAuth, Error> {
         return Ok(PageAuth::Anonymous);
     };
     match authenticate(&state(req), &token).await {
-        Ok(auth) => Ok(PageAuth::LoggedIn(auth, session)),
+        Ok(auth) => Ok(PageAuth::LoggedIn(Box::new(auth), session)),
         Err(AuthFailure::Ended) => {
             session.purge();
             Ok(PageAuth::Ended)
@@ -68,7 +68,7 @@ async fn page_auth(req: &HttpRequest) -> Result<PageAuth, Error> {
     }
 }
 
-fn current_user(auth: Authenticated, session: &Session) -> CurrentUser {
+fn current_user(auth: Box<Authenticated>, session: &Session) -> CurrentUser {
     CurrentUser { user: auth.user, session_id: auth.session.id, csrf_token: csrf::token(session) }
 }
 
