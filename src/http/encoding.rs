@@ -8,8 +8,6 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 
 use crate::errors::Error;
-use crate::pages::PageError;
-use crate::routes::api::ApiError;
 
 /// Whether every key and value of `input` decodes to valid UTF-8.
 pub fn is_strict_utf8_form(input: &[u8]) -> bool {
@@ -28,11 +26,7 @@ pub async fn reject_invalid_query(
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     }
     let error = Error::BadRequest("The address is malformed: its query is not valid UTF-8.".into());
-    let response = if super::is_api_path(req.path()) {
-        actix_web::ResponseError::error_response(&ApiError(error))
-    } else {
-        actix_web::ResponseError::error_response(&PageError::from(error))
-    };
+    let response = super::error_response_for(req.path(), error);
     Ok(req.into_response(response).map_into_right_body())
 }
 

@@ -11,3 +11,13 @@ pub mod throttled;
 pub fn is_api_path(path: &str) -> bool {
     path == "/api" || path.starts_with("/api/")
 }
+
+/// An error as the client of `path` understands it: a page, or `{detail}` JSON.
+pub fn error_response_for(path: &str, error: crate::errors::Error) -> actix_web::HttpResponse {
+    use actix_web::ResponseError;
+    if is_api_path(path) {
+        crate::routes::api::ApiError(error).error_response()
+    } else {
+        crate::pages::PageError::from(error).error_response()
+    }
+}

@@ -7,8 +7,6 @@ use actix_web::http::header;
 use actix_web::middleware::Next;
 
 use crate::errors::Error;
-use crate::pages::PageError;
-use crate::routes::api::ApiError;
 use crate::throttle::ip_limits::THROTTLED_MARKER;
 
 pub async fn render_throttled(
@@ -26,10 +24,6 @@ pub async fn render_throttled(
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(60);
     let error = Error::TooManyAttempts { retry_after: std::time::Duration::from_secs(wait_secs) };
-    let response = if super::is_api_path(res.request().path()) {
-        actix_web::ResponseError::error_response(&ApiError(error))
-    } else {
-        actix_web::ResponseError::error_response(&PageError::from(error))
-    };
+    let response = super::error_response_for(res.request().path(), error);
     Ok(res.into_response(response).map_into_right_body())
 }
