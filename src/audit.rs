@@ -17,6 +17,13 @@ pub enum EventKind {
     Logout,
     PasswordChanged,
     SessionRevoked,
+    KeyAdded,
+    KeyDeleted,
+    KeyCheckedValid,
+    KeyCheckedUnsafe,
+    KeyCheckedInvalid,
+    KeyCheckUnreachable,
+    AccountDeleted,
 }
 
 impl EventKind {
@@ -29,6 +36,13 @@ impl EventKind {
             EventKind::Logout => "logout",
             EventKind::PasswordChanged => "password_changed",
             EventKind::SessionRevoked => "session_revoked",
+            EventKind::KeyAdded => "key_added",
+            EventKind::KeyDeleted => "key_deleted",
+            EventKind::KeyCheckedValid => "key_verified_valid",
+            EventKind::KeyCheckedUnsafe => "key_verified_unsafe",
+            EventKind::KeyCheckedInvalid => "key_verified_invalid",
+            EventKind::KeyCheckUnreachable => "key_verify_unreachable",
+            EventKind::AccountDeleted => "account_deleted",
         }
     }
 }

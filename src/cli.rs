@@ -23,11 +23,41 @@ enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Manage the encryption keys that seal stored exchange keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Print a new random key line (`kid:base64key`) to put first in ENCRYPTION_KEYS.
+    Generate {
+        /// The key id; by default `k` and the current date and time.
+        #[arg(long)]
+        kid: Option<String>,
+    },
+    /// Re-seal every stored value under the active (first) key, in batches;
+    /// safe to interrupt and run again, and to run while instances serve.
+    Rotate {
+        /// Rows per transaction.
+        #[arg(long, default_value_t = crate::vault::rotation::DEFAULT_BATCH)]
+        batch: i64,
+    },
 }
 
 /// Runs the command; the error, if any, is printed by `main` with a non-zero exit.
 pub async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Generating a key needs no configuration (it is how one starts).
+    if let Some(Command::Keys { action: KeysAction::Generate { kid } }) = &cli.command {
+        let kid = kid.clone().unwrap_or_else(crate::vault::keyring::dated_kid);
+        let line = crate::vault::keyring::new_key_line(&kid);
+        crate::vault::keyring::Keyring::parse(&line)?; // refuses a malformed --kid
+        println!("{line}");
+        return Ok(());
+    }
     let settings = Settings::from_process_env().map_err(|e| anyhow::anyhow!("configuration error: {e}"))?;
     crate::telemetry::init(settings.is_production());
     match cli.command.unwrap_or(Command::Serve) {
@@ -40,6 +70,35 @@ pub async fn run() -> anyhow::Result<()> {
             let applied = migrate(&settings.database_url, &pool).await?;
             println!("{applied} migration(s) applied");
         }
+        Command::Keys { action: KeysAction::Generate { .. } } => unreachable!("handled before configuration"),
+        Command::Keys { action: KeysAction::Rotate { batch } } => rotate_keys(&settings, batch.max(1)).await?,
+    }
+    Ok(())
+}
+
+async fn rotate_keys(settings: &Settings, batch: i64) -> anyhow::Result<()> {
+    let pool = crate::db::build_pool(&settings.database_url, 1);
+    migrate(&settings.database_url, &pool).await?;
+    let keyring = settings.encryption_keys.clone();
+    let report = actix_web::web::block(move || {
+        let mut conn = pool.get()?;
+        crate::vault::rotation::rotate_all(&mut conn, &keyring, batch)
+    })
+    .await??;
+    println!(
+        "{} value pair(s) re-sealed under `{}`, {} already current",
+        report.resealed,
+        settings.encryption_keys.active_kid(),
+        report.current
+    );
+    if !report.failed.is_empty() {
+        for (id, why) in &report.failed {
+            eprintln!("api_keys row {id}: {why}");
+        }
+        anyhow::bail!(
+            "{} row(s) could not be re-sealed; put their key back in ENCRYPTION_KEYS and run again",
+            report.failed.len()
+        );
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 use crate::db::DatabaseUrl;
+use crate::vault::keyring::Keyring;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -42,11 +43,13 @@ pub struct Settings {
     pub bcrypt_cost: u32,
     /// Signs session JWTs and, through a derived key, the session cookie.
     pub session_secret: SecretSlice<u8>,
-    /// `kid:base64key[,…]`, validated here; the vault (a later issue) uses it.
-    pub encryption_keys: Option<SecretString>,
+    /// Seals and opens stored exchange keys (`ENCRYPTION_KEYS`).
+    pub encryption_keys: Keyring,
     pub smtp_url: Option<SecretString>,
     pub mail_from: String,
     pub exchange_base_url: String,
+    /// Upper bound of one exchange check (`EXCHANGE_TIMEOUT_SECONDS`, 1–10).
+    pub exchange_timeout: Duration,
     pub trusted_proxies: Vec<IpNet>,
     pub rate_limits: RateLimits,
 }
@@ -114,15 +117,14 @@ impl Settings {
         };
 
         let encryption_keys = match get("ENCRYPTION_KEYS") {
-            Some(keys) => {
-                validate_encryption_keys(keys)?;
-                Some(SecretString::from(keys.to_owned()))
-            }
-            None if production => {
-                bail!("ENCRYPTION_KEYS is required in production (kid:base64key)")
-            }
-            None => None,
+            Some(keys) => Keyring::parse(keys)?,
+            None if production => bail!("ENCRYPTION_KEYS is required in production (kid:base64key)"),
+            None => Keyring::development(&data_dir)?,
         };
+        let exchange_timeout_secs: u64 = parse_number(get("EXCHANGE_TIMEOUT_SECONDS"), "EXCHANGE_TIMEOUT_SECONDS", 10)?;
+        if !(1..=10).contains(&exchange_timeout_secs) {
+            bail!("EXCHANGE_TIMEOUT_SECONDS must be between 1 and 10, not {exchange_timeout_secs}");
+        }
 
         let smtp_url = match get("SMTP_URL") {
             Some(url) if url.starts_with("smtp://") || url.starts_with("smtps://") => {
@@ -168,6 +170,7 @@ impl Settings {
                 .unwrap_or("https://api.binance.com")
                 .trim_end_matches('/')
                 .to_owned(),
+            exchange_timeout: Duration::from_secs(exchange_timeout_secs),
             trusted_proxies,
             rate_limits,
         })
@@ -205,26 +208,6 @@ fn parse_cidr(text: &str) -> anyhow::Result<IpNet> {
     text.parse::<IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
         .map_err(|_| anyhow::anyhow!("TRUSTED_PROXIES: `{text}` is not an IP address or CIDR"))
-}
-
-/// Checks the shape `kid:base64(32 bytes)[,…]` without keeping the decoded keys.
-fn validate_encryption_keys(keys: &str) -> anyhow::Result<()> {
-    use base64::Engine;
-    for entry in keys.split(',') {
-        let (kid, key) =
-            entry.trim().split_once(':').context("ENCRYPTION_KEYS entries must look like kid:base64key")?;
-        if kid.is_empty() || !kid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            bail!("ENCRYPTION_KEYS: a key id must be letters, digits, - or _");
-        }
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(key)
-            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(key))
-            .map_err(|_| anyhow::anyhow!("ENCRYPTION_KEYS: key `{kid}` is not valid base64"))?;
-        if bytes.len() != 32 {
-            bail!("ENCRYPTION_KEYS: key `{kid}` must decode to 32 bytes");
-        }
-    }
-    Ok(())
 }
 
 /// In development the session secret is generated once and kept under

@@ -72,6 +72,9 @@ pub enum Error {
     PayloadTooLarge(String),
     #[error("the service is temporarily unavailable, please try again shortly")]
     Unavailable(String),
+    /// A sealed value cannot be opened with the configured keyring.
+    #[error("this key cannot be opened right now; the operators have been alerted")]
+    VaultLocked(String),
     #[error("something went wrong on our side")]
     Unexpected(#[from] anyhow::Error),
 }
@@ -87,7 +90,7 @@ impl Error {
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::VaultLocked(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -108,6 +111,7 @@ impl Error {
                 tracing::error!(error = %format!("{cause:#}"), "unexpected error")
             }
             Error::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
+            Error::VaultLocked(cause) => tracing::error!(error = %cause, "a sealed key could not be opened"),
             _ => {}
         }
     }

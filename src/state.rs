@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::accounts::hashing::PasswordHasher;
 use crate::config::Settings;
 use crate::db::Pool;
+use crate::exchange::ExchangeClient;
 use crate::sessions::jwt::JwtKeys;
 
 pub struct AppState {
@@ -12,6 +13,7 @@ pub struct AppState {
     pub pool: Pool,
     pub jwt: JwtKeys,
     pub hasher: PasswordHasher,
+    pub exchange: ExchangeClient,
 }
 
 impl AppState {
@@ -19,6 +21,7 @@ impl AppState {
         Ok(AppState {
             jwt: JwtKeys::from_session_secret(settings.session_secret_bytes())?,
             hasher: PasswordHasher::new(settings.bcrypt_cost)?,
+            exchange: ExchangeClient::new(&settings.exchange_base_url, settings.exchange_timeout)?,
             settings,
             pool,
         })

@@ -2,6 +2,7 @@
 //! (register, log in, change password). The HTML pages and the JSON API both
 //! call these functions; nothing here knows about HTTP.
 
+pub mod deletion;
 pub mod email;
 pub mod hashing;
 pub mod login;

@@ -2,6 +2,22 @@
 // (see diesel.toml); the SQLite tree declares the same columns.
 
 diesel::table! {
+    api_keys (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        label -> Text,
+        encrypted_api_key -> Text,
+        encrypted_secret_key -> Text,
+        api_key_hint -> Text,
+        status -> Text,
+        status_message -> Nullable<Text>,
+        permissions_checked_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     login_throttle (email) {
         email -> Text,
         window_started_at -> Timestamp,
@@ -45,7 +61,8 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(api_keys -> users (user_id));
 diesel::joinable!(security_events -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(login_throttle, security_events, sessions, users);
+diesel::allow_tables_to_appear_in_same_query!(api_keys, login_throttle, security_events, sessions, users);

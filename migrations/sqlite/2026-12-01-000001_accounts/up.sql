@@ -27,7 +27,8 @@ CREATE INDEX sessions_user_id ON sessions (user_id, expires_at);
 CREATE TABLE security_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     occurred_at TIMESTAMP NOT NULL,
-    user_id INTEGER NULL REFERENCES users (id) ON DELETE SET NULL,
+    -- No foreign key: the audit trail outlives the account it speaks of.
+    user_id INTEGER NULL,
     kind TEXT NOT NULL,
     ip TEXT NOT NULL
 );

@@ -5,13 +5,16 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::auth;
+use super::{auth, keys};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "TradeBot accounts API", description = "Accounts and sealed exchange keys for TradeBot."),
-    paths(auth::register, auth::login_handler, auth::me, auth::logout),
-    components(schemas(auth::UserOut, auth::RegisterBody, auth::LoginBody, auth::TokenOut, auth::ErrorOut)),
+    paths(auth::register, auth::login_handler, auth::me, auth::logout, keys::list, keys::create, keys::delete),
+    components(schemas(
+        auth::UserOut, auth::RegisterBody, auth::LoginBody, auth::TokenOut, auth::ErrorOut,
+        keys::KeyOut, keys::CreateKeyBody
+    )),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

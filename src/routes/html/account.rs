@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::accounts::deletion::delete_account;
 use crate::accounts::login::revoke_session;
 use crate::accounts::password_change::{PasswordChange, change_password};
 use crate::errors::{Error, FieldErrors};
@@ -126,4 +127,36 @@ pub async fn revoke(
     }
     super::set_notice(&session, "That session was ended.");
     Ok(see_other("/account"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteAccountForm {
+    current_password: String,
+}
+
+/// `POST /account/delete`: with the current password, the account, its
+/// sessions and all its keys are deleted.
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    session: Session,
+    form: web::Form<DeleteAccountForm>,
+) -> Result<HttpResponse, PageError> {
+    let password = form.into_inner().current_password.into();
+    match delete_account(&state, &current.user, password, client_ip::of_request(&req).to_string()).await {
+        Ok(()) => {
+            // A fresh, empty cookie that can still carry the goodbye notice.
+            session.clear();
+            session.renew();
+            super::set_notice(&session, "Your account and every key stored with it were deleted.");
+            Ok(see_other("/login"))
+        }
+        Err(Error::Validation(errors)) => {
+            let page = page(&state, &current, None, errors).await?;
+            Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
+        }
+        Err(other) => Err(other.into()),
+    }
 }

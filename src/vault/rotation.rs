@@ -1,0 +1,74 @@
+//! `tradebot keys rotate`: re-seals every stored value that is not under the
+//! active key. It walks the table in id order, a batch per transaction, and
+//! only touches values sealed under another key, so it can be interrupted and
+//! run again (it picks up what is left), and can run while instances serve
+//! (a row changed meanwhile is skipped by the compare-and-swap update and
+//! caught by the next run).
+
+use diesel::prelude::*;
+
+use super::keyring::Keyring;
+use super::sealing::{Field, key_id_of};
+use crate::db::DbConnection;
+use crate::db::schema::api_keys;
+
+pub const DEFAULT_BATCH: i64 = 500;
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RotationReport {
+    /// Rows re-sealed under the active key.
+    pub resealed: usize,
+    /// Rows already under the active key.
+    pub current: usize,
+    /// Rows whose values could not be opened (their key is not in the ring).
+    pub failed: Vec<(i64, String)>,
+}
+
+pub fn rotate_all(conn: &mut DbConnection, keyring: &Keyring, batch: i64) -> anyhow::Result<RotationReport> {
+    let active = format!("v1.{}.", keyring.active_kid());
+    let mut report = RotationReport::default();
+    let mut after_id = 0i64;
+    loop {
+        let rows: Vec<(i64, i64, String, String)> = api_keys::table
+            .filter(api_keys::id.gt(after_id))
+            .order(api_keys::id.asc())
+            .limit(batch)
+            .select((api_keys::id, api_keys::user_id, api_keys::encrypted_api_key, api_keys::encrypted_secret_key))
+            .load(conn)?;
+        let Some(last) = rows.last() else { break };
+        after_id = last.0;
+        conn.transaction(|conn| {
+            for (id, user_id, api_key, secret) in &rows {
+                if api_key.starts_with(&active) && secret.starts_with(&active) {
+                    report.current += 1;
+                    continue;
+                }
+                let resealed = keyring
+                    .reseal(api_key, *user_id, Field::ApiKey)
+                    .and_then(|a| keyring.reseal(secret, *user_id, Field::SecretKey).map(|s| (a, s)));
+                match resealed {
+                    Ok((new_api_key, new_secret)) => {
+                        diesel::update(
+                            api_keys::table
+                                .filter(api_keys::id.eq(id))
+                                .filter(api_keys::encrypted_api_key.eq(api_key))
+                                .filter(api_keys::encrypted_secret_key.eq(secret)),
+                        )
+                        .set((
+                            api_keys::encrypted_api_key.eq(new_api_key),
+                            api_keys::encrypted_secret_key.eq(new_secret),
+                        ))
+                        .execute(conn)?;
+                        report.resealed += 1;
+                    }
+                    Err(e) => {
+                        let kid = key_id_of(api_key).unwrap_or("?");
+                        report.failed.push((*id, format!("key `{kid}`: {e}")));
+                    }
+                }
+            }
+            diesel::QueryResult::Ok(())
+        })?;
+    }
+    Ok(report)
+}
