@@ -14,7 +14,7 @@ pub fn read_or_create(path: &Path, generate: impl FnOnce() -> String) -> anyhow:
         Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
     }
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
+        create_private_dir(dir).with_context(|| format!("could not create {}", dir.display()))?;
     }
     let value = generate();
     let mut file = open_private(path).with_context(|| format!("could not create {}", path.display()))?;
@@ -32,4 +32,16 @@ fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
 #[cfg(not(unix))]
 fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
     std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(path)
+}
+
+/// Creates `dir` (and its parents) if missing, the new folder readable by the
+/// owner only: it holds the SQLite database and the development secrets.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    Ok(())
 }

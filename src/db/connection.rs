@@ -40,14 +40,8 @@ impl DatabaseUrl {
     pub fn ensure_sqlite_dir(&self) -> std::io::Result<()> {
         match self {
             DatabaseUrl::Sqlite(path) => match std::path::Path::new(path).parent() {
-                Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
-                    std::fs::create_dir_all(dir)?;
-                    // The folder holds the database and the development secrets.
-                    #[cfg(unix)]
-                    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
-                    Ok(())
-                }
-                _ => Ok(()),
+                Some(dir) => crate::secrets_file::create_private_dir(dir),
+                None => Ok(()),
             },
             DatabaseUrl::Postgres(_) => Ok(()),
         }
