@@ -4,7 +4,8 @@
 //! The associated data binds a sealed value to its owner and its field
 //! (`api_key:<user_id>:api_key` or `api_key:<user_id>:secret_key`), so a
 //! ciphertext copied to another row or field fails to open. This module is the
-//! only place that encrypts or decrypts anything.
+//! only place that encrypts or decrypts anything. Queued mail bodies, which can
+//! hold a one-time link, are sealed the same way, bound to their message id.
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
@@ -50,14 +51,43 @@ pub enum SealError {
 }
 
 impl Keyring {
-    /// Seals `plaintext` under the active key.
+    /// Seals `plaintext`, field `field` of a key owned by `user_id`, under the active key.
     pub fn seal(&self, plaintext: &str, user_id: i64, field: Field) -> String {
+        self.seal_with(plaintext, &associated_data(user_id, field))
+    }
+
+    /// Opens a sealed value of `field` owned by `user_id`.
+    pub fn open(&self, sealed: &str, user_id: i64, field: Field) -> Result<SecretString, SealError> {
+        self.open_with(sealed, &associated_data(user_id, field))
+    }
+
+    /// Opens and seals again under the active key (key rotation).
+    pub fn reseal(&self, sealed: &str, user_id: i64, field: Field) -> Result<String, SealError> {
+        let plaintext = self.open(sealed, user_id, field)?;
+        Ok(self.seal(plaintext.expose_secret(), user_id, field))
+    }
+
+    /// Seals the body of a queued mail (it can hold a one-time link), bound
+    /// to its message id.
+    pub fn seal_mail(&self, body: &str, message_id: &str) -> String {
+        self.seal_with(body, &mail_associated_data(message_id))
+    }
+
+    pub fn open_mail(&self, sealed: &str, message_id: &str) -> Result<SecretString, SealError> {
+        self.open_with(sealed, &mail_associated_data(message_id))
+    }
+
+    pub fn reseal_mail(&self, sealed: &str, message_id: &str) -> Result<String, SealError> {
+        let body = self.open_mail(sealed, message_id)?;
+        Ok(self.seal_mail(body.expose_secret(), message_id))
+    }
+
+    fn seal_with(&self, plaintext: &str, aad: &str) -> String {
         let (kid, key) = self.active();
         let cipher = Aes256Gcm::new(key);
         let mut nonce_bytes = [0u8; NONCE_BYTES];
         rand::fill(&mut nonce_bytes);
         let nonce = Nonce::from(nonce_bytes);
-        let aad = associated_data(user_id, field);
         let ciphertext = cipher
             .encrypt(&nonce, Payload { msg: plaintext.as_bytes(), aad: aad.as_bytes() })
             .expect("AES-GCM encryption of a bounded message cannot fail");
@@ -67,24 +97,20 @@ impl Keyring {
         format!("{FORMAT_VERSION}.{kid}.{}", URL_SAFE_NO_PAD.encode(blob))
     }
 
-    /// Opens a sealed value of `field` owned by `user_id`.
-    pub fn open(&self, sealed: &str, user_id: i64, field: Field) -> Result<SecretString, SealError> {
+    fn open_with(&self, sealed: &str, aad: &str) -> Result<SecretString, SealError> {
         let (kid, blob) = parse(sealed)?;
         let key = self.get(kid).ok_or_else(|| SealError::UnknownKey(kid.to_owned()))?;
         let (nonce_bytes, ciphertext) = blob.split_at(NONCE_BYTES);
         let nonce = Nonce::try_from(nonce_bytes).map_err(|_| SealError::Malformed)?;
-        let aad = associated_data(user_id, field);
         let plaintext = Aes256Gcm::new(key)
             .decrypt(&nonce, Payload { msg: ciphertext, aad: aad.as_bytes() })
             .map_err(|_| SealError::Rejected)?;
         String::from_utf8(plaintext).map(SecretString::from).map_err(|_| SealError::Rejected)
     }
+}
 
-    /// Opens and seals again under the active key (key rotation).
-    pub fn reseal(&self, sealed: &str, user_id: i64, field: Field) -> Result<String, SealError> {
-        let plaintext = self.open(sealed, user_id, field)?;
-        Ok(self.seal(plaintext.expose_secret(), user_id, field))
-    }
+fn mail_associated_data(message_id: &str) -> String {
+    format!("outbox:{message_id}")
 }
 
 /// The key id a sealed value was sealed under.
@@ -177,6 +203,15 @@ mod tests {
         let keys = ring(&key_line("k1", 1));
         let sealed: HashSet<String> = (0..10_000).map(|_| keys.seal(SECRET, 7, Field::SecretKey)).collect();
         assert_eq!(sealed.len(), 10_000);
+    }
+
+    #[test]
+    fn a_sealed_mail_opens_only_under_its_own_message_id() {
+        let keys = ring(&key_line("k1", 1));
+        let sealed = keys.seal_mail("link with a token", "msg-1");
+        assert_eq!(keys.open_mail(&sealed, "msg-1").unwrap().expose_secret(), "link with a token");
+        assert_eq!(keys.open_mail(&sealed, "msg-2").unwrap_err(), SealError::Rejected);
+        assert_eq!(keys.open(&sealed, 1, Field::ApiKey).unwrap_err(), SealError::Rejected);
     }
 
     #[test]
