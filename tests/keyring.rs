@@ -13,15 +13,13 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use common::fake_exchange::{FakeExchange, Restrictions};
 use common::*;
 use diesel::prelude::*;
-use hmac::{Hmac, KeyInit, Mac};
 use reqwest::{Client, StatusCode};
 use secrecy::ExposeSecret;
-use sha2::Sha256;
 use tradebot::config::Settings;
 use tradebot::db::DbConnection;
 use tradebot::db::schema::{api_keys, users};
@@ -132,7 +130,7 @@ impl ExchangeKey {
         ExchangeKey {
             owner,
             label: format!("bot {n}"),
-            api_key: format!("key{n}{}end{n}", "A".repeat(40)),
+            api_key: format!("key{n}{}end{n}", "A".repeat(56)), // 64 letters and digits, as Binance issues
             secret: format!("sec{n}{}", "S".repeat(60)),
         }
     }
@@ -275,58 +273,16 @@ async fn check_on_page(client: &Client, base: &str, id: i64) -> String {
     page
 }
 
-// A fake exchange that accepts exactly the stored keys, properly signed.
-
-type SecretsByApiKey = HashMap<String, String>;
-
-fn hex_hmac_sha256(secret: &str, message: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(message.as_bytes());
-    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Binance's `GET /sapi/v1/account/apiRestrictions`: the key must be one of
-/// `secrets`, the query signed with its secret; then reading and trading on,
-/// withdrawals off.
-async fn api_restrictions(request: HttpRequest, secrets: web::Data<SecretsByApiKey>) -> HttpResponse {
-    let api_key = request.headers().get("X-MBX-APIKEY").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let Some(secret) = secrets.get(api_key) else {
-        let body = serde_json::json!({ "code": -2015, "msg": "Invalid API-key, IP, or permissions for action." });
-        return HttpResponse::Unauthorized().json(body);
-    };
-    let query = request.query_string();
-    let (signed, signature) = query.rsplit_once("&signature=").unwrap_or((query, ""));
-    if hex_hmac_sha256(secret, signed) != signature {
-        let body = serde_json::json!({ "code": -1022, "msg": "Signature for this request is not valid." });
-        return HttpResponse::BadRequest().json(body);
-    }
-    HttpResponse::Ok().json(serde_json::json!({
-        "ipRestrict": true,
-        "createTime": 1_698_645_219_000_u64,
-        "enableReading": true,
-        "enableSpotAndMarginTrading": true,
-        "enableWithdrawals": false,
-        "enableInternalTransfer": false,
-        "enableMargin": false,
-        "enableFutures": false,
-        "permitsUniversalTransfer": false,
-        "enableVanillaOptions": false,
-    }))
-}
-
-/// Starts the fake exchange on a loopback port; its base URL.
+/// Starts a fake exchange that knows exactly `keys` (reading and trading on,
+/// withdrawals off); its base URL. It lives for the rest of the test process.
 fn start_fake_exchange(keys: &[ExchangeKey]) -> String {
-    let secrets: SecretsByApiKey = keys.iter().map(|k| (k.api_key.clone(), k.secret.clone())).collect();
-    let secrets = web::Data::new(secrets);
-    let server = HttpServer::new(move || {
-        App::new().app_data(secrets.clone()).route("/sapi/v1/account/apiRestrictions", web::get().to(api_restrictions))
-    })
-    .workers(1)
-    .bind(("127.0.0.1", 0))
-    .expect("a loopback port for the fake exchange");
-    let port = server.addrs()[0].port();
-    tokio::spawn(server.run());
-    format!("http://127.0.0.1:{port}")
+    let fake = FakeExchange::start();
+    for key in keys {
+        fake.add_account(&key.api_key, &key.secret, Restrictions::read_and_trade());
+    }
+    let url = fake.base_url();
+    std::mem::forget(fake);
+    url
 }
 
 // 1. `keys generate`.

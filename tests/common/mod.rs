@@ -3,6 +3,8 @@
 //! the real application on a random port, and a browser-like client.
 #![allow(dead_code)]
 
+pub mod fake_exchange;
+
 use std::collections::HashMap;
 
 use reqwest::{Client, Response, StatusCode, redirect};
