@@ -68,6 +68,20 @@ on_both_backends! {
         assert_eq!(bad_change.status(), StatusCode::UNPROCESSABLE_ENTITY);
         pages.push(("password change with errors".into(), bad_change.text().await.unwrap()));
 
+        let bad_key = app.submit(&client, "/keys", "/keys", &[("label", "bot"), ("api_key", "short"), ("secret_key", "x y")]).await;
+        assert_eq!(bad_key.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        pages.push(("add key with errors".into(), bad_key.text().await.unwrap()));
+        let key = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEfGhIjKlMnOpQrStUvWxYz01";
+        let added = app.submit(&client, "/keys", "/keys", &[("label", "bot"), ("api_key", key), ("secret_key", key)]).await;
+        assert_redirect_to(&added, "/keys");
+        let (_, keys_page) = app.get_html(&client, "/keys").await;
+        let id = keys_page.split("/keys/").nth(1).unwrap().split('/').next().unwrap().to_owned();
+        pages.push(("keys with a key".into(), keys_page));
+        pages.push(("confirm delete".into(), app.get_html(&client, &format!("/keys/{id}/delete")).await.1));
+        let bad_delete = app.submit(&client, "/account", "/account/delete", &[("current_password", "wrong")]).await;
+        assert_eq!(bad_delete.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        pages.push(("delete account with errors".into(), bad_delete.text().await.unwrap()));
+
         for (what, html) in &pages {
             assert_accessible_page(html, what);
         }
