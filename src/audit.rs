@@ -24,6 +24,10 @@ pub enum EventKind {
     KeyCheckedInvalid,
     KeyCheckUnreachable,
     AccountDeleted,
+    PasswordResetRequested,
+    PasswordResetCompleted,
+    EmailVerified,
+    VerificationResent,
 }
 
 impl EventKind {
@@ -43,6 +47,10 @@ impl EventKind {
             EventKind::KeyCheckedInvalid => "key_verified_invalid",
             EventKind::KeyCheckUnreachable => "key_verify_unreachable",
             EventKind::AccountDeleted => "account_deleted",
+            EventKind::PasswordResetRequested => "password_reset_requested",
+            EventKind::PasswordResetCompleted => "password_reset_completed",
+            EventKind::EmailVerified => "email_verified",
+            EventKind::VerificationResent => "verification_resent",
         }
     }
 }

@@ -53,9 +53,8 @@ pub async fn run() -> anyhow::Result<()> {
     // Generating a key needs no configuration (it is how one starts).
     if let Some(Command::Keys { action: KeysAction::Generate { kid } }) = &cli.command {
         let kid = kid.clone().unwrap_or_else(crate::vault::keyring::dated_kid);
-        let line = crate::vault::keyring::new_key_line(&kid);
-        crate::vault::keyring::Keyring::parse(&line)?; // refuses a malformed --kid
-        println!("{line}");
+        crate::vault::keyring::validate_kid(&kid)?;
+        println!("{}", crate::vault::keyring::new_key_line(&kid));
         return Ok(());
     }
     let settings = Settings::from_process_env().map_err(|e| anyhow::anyhow!("configuration error: {e}"))?;
@@ -92,8 +91,8 @@ async fn rotate_keys(settings: &Settings, batch: i64) -> anyhow::Result<()> {
         report.current
     );
     if !report.failed.is_empty() {
-        for (id, why) in &report.failed {
-            eprintln!("api_keys row {id}: {why}");
+        for failure in &report.failed {
+            eprintln!("{} row {}: {}", failure.table, failure.id, failure.reason);
         }
         anyhow::bail!(
             "{} row(s) could not be re-sealed; put their key back in ENCRYPTION_KEYS and run again",

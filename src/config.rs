@@ -30,6 +30,25 @@ pub struct RateLimits {
     pub login_failure_window: Duration,
     /// Registrations per client IP per hour (`REGISTER_RATE_PER_HOUR`).
     pub register_per_ip_per_hour: u32,
+    /// Forgot-password posts per client IP per 15 minutes (`FORGOT_PASSWORD_RATE_PER_15_MINUTES`).
+    pub forgot_password_per_ip_per_15_minutes: u32,
+    /// Reset requests per email address per hour (`RESET_REQUESTS_PER_EMAIL_PER_HOUR`).
+    pub reset_requests_per_email_per_hour: u32,
+    /// Reset-password posts per client IP per 15 minutes (`RESET_PASSWORD_RATE_PER_15_MINUTES`).
+    pub reset_password_per_ip_per_15_minutes: u32,
+    /// Verification mails a user may ask for per hour (`VERIFICATION_MAILS_PER_HOUR`).
+    pub verification_mails_per_hour: u32,
+}
+
+/// The outbox sender's pace.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// Wait after the first failed try; doubled after each further one (`MAIL_RETRY_BASE_SECONDS`).
+    pub retry_base: Duration,
+    /// Tries before a mail is given up (`MAIL_MAX_ATTEMPTS`).
+    pub max_attempts: u32,
+    /// How often the sender looks for due mail besides being woken (`MAIL_POLL_SECONDS`).
+    pub poll_interval: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +71,7 @@ pub struct Settings {
     pub exchange_timeout: Duration,
     pub trusted_proxies: Vec<IpNet>,
     pub rate_limits: RateLimits,
+    pub mail: MailSettings,
 }
 
 impl Settings {
@@ -152,6 +172,35 @@ impl Settings {
                 60 * u64::from(parse_limit(get("LOGIN_FAILURE_WINDOW_MINUTES"), "LOGIN_FAILURE_WINDOW_MINUTES", 15)?),
             ),
             register_per_ip_per_hour: parse_limit(get("REGISTER_RATE_PER_HOUR"), "REGISTER_RATE_PER_HOUR", 5)?,
+            forgot_password_per_ip_per_15_minutes: parse_limit(
+                get("FORGOT_PASSWORD_RATE_PER_15_MINUTES"),
+                "FORGOT_PASSWORD_RATE_PER_15_MINUTES",
+                5,
+            )?,
+            reset_requests_per_email_per_hour: parse_limit(
+                get("RESET_REQUESTS_PER_EMAIL_PER_HOUR"),
+                "RESET_REQUESTS_PER_EMAIL_PER_HOUR",
+                3,
+            )?,
+            reset_password_per_ip_per_15_minutes: parse_limit(
+                get("RESET_PASSWORD_RATE_PER_15_MINUTES"),
+                "RESET_PASSWORD_RATE_PER_15_MINUTES",
+                10,
+            )?,
+            verification_mails_per_hour: parse_limit(
+                get("VERIFICATION_MAILS_PER_HOUR"),
+                "VERIFICATION_MAILS_PER_HOUR",
+                3,
+            )?,
+        };
+        let mail = MailSettings {
+            retry_base: Duration::from_secs_f64(
+                parse_number(get("MAIL_RETRY_BASE_SECONDS"), "MAIL_RETRY_BASE_SECONDS", 5.0_f64)?.max(0.1),
+            ),
+            max_attempts: parse_limit(get("MAIL_MAX_ATTEMPTS"), "MAIL_MAX_ATTEMPTS", 8)?,
+            poll_interval: Duration::from_secs_f64(
+                parse_number(get("MAIL_POLL_SECONDS"), "MAIL_POLL_SECONDS", 5.0_f64)?.max(0.1),
+            ),
         };
 
         Ok(Settings {
@@ -173,6 +222,7 @@ impl Settings {
             exchange_timeout: Duration::from_secs(exchange_timeout_secs),
             trusted_proxies,
             rate_limits,
+            mail,
         })
     }
 
@@ -192,7 +242,7 @@ pub const MIN_SESSION_SECRET_BYTES: usize = 64;
 fn parse_number<T: std::str::FromStr>(value: Option<&str>, name: &str, default: T) -> anyhow::Result<T> {
     match value {
         None => Ok(default),
-        Some(v) => v.parse().map_err(|_| anyhow::anyhow!("{name} must be a whole number, not `{v}`")),
+        Some(v) => v.parse().map_err(|_| anyhow::anyhow!("{name} must be a number, not `{v}`")),
     }
 }
 

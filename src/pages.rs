@@ -15,7 +15,25 @@ use crate::sessions::CurrentUser;
 pub struct Layout {
     pub user_email: Option<String>,
     pub csrf_token: String,
-    pub notice: Option<String>,
+    pub notice: Option<Notice>,
+}
+
+/// A one-off message at the top of a page: news, or (`alert`) something that
+/// needs the reader's action, shown in red.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct Notice {
+    pub text: String,
+    pub alert: bool,
+}
+
+impl Notice {
+    pub fn info(text: impl Into<String>) -> Notice {
+        Notice { text: text.into(), alert: false }
+    }
+
+    pub fn alert(text: impl Into<String>) -> Notice {
+        Notice { text: text.into(), alert: true }
+    }
 }
 
 impl Layout {
@@ -27,7 +45,7 @@ impl Layout {
         Layout { user_email: Some(current.user.email.clone()), csrf_token: current.csrf_token.clone(), notice: None }
     }
 
-    pub fn with_notice(mut self, notice: Option<String>) -> Layout {
+    pub fn with_notice(mut self, notice: Option<Notice>) -> Layout {
         self.notice = notice;
         self
     }

@@ -13,6 +13,8 @@ use anyhow::Context;
 use crate::config::Settings;
 use crate::db::{self, DatabaseUrl};
 use crate::http::{encoding, limits, request_log, security_headers, throttled};
+use crate::mail::sender::MailSender;
+use crate::mail::transport::MailTransport;
 use crate::routes::{api, health, html};
 use crate::sessions::{cookie, csrf};
 use crate::state::AppState;
@@ -29,7 +31,11 @@ impl Application {
         let pool = db::build_pool(&settings.database_url, settings.database_pool_size);
         migrate(&settings.database_url, &pool).await?;
 
-        let state = web::Data::new(AppState::new(settings.clone(), pool)?);
+        let state = web::Data::new(AppState::new(settings.clone(), pool.clone())?);
+        let transport = MailTransport::from_settings(&settings)?;
+        let sender = MailSender::new(pool, settings.clone(), transport, state.mail_wakeup.clone());
+        // Runs beside the server for the life of the runtime that built it.
+        tokio::spawn(sender.run());
         let limits = IpLimits::new(&settings.rate_limits, &settings.trusted_proxies);
         let listener =
             TcpListener::bind(&settings.bind).with_context(|| format!("could not listen on {}", settings.bind))?;
@@ -89,6 +95,16 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings, limits: &IpLimits) 
                     .wrap(Governor::new(&limits.login))
                     .route(web::post().to(api::auth::login_handler)),
             )
+            .service(
+                web::resource("/auth/forgot-password")
+                    .wrap(Governor::new(&limits.forgot_password))
+                    .route(web::post().to(api::auth::forgot_password)),
+            )
+            .service(
+                web::resource("/auth/reset-password")
+                    .wrap(Governor::new(&limits.reset_password))
+                    .route(web::post().to(api::auth::reset_password)),
+            )
             .route("/auth/me", web::get().to(api::auth::me))
             .route("/auth/logout", web::post().to(api::auth::logout))
             .route("/api-keys", web::get().to(api::keys::list))
@@ -120,6 +136,20 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings, limits: &IpLimits) 
                     .route(web::post().to(html::login::submit)),
             )
             .route("/logout", web::post().to(html::logout::submit))
+            .service(
+                web::resource("/forgot-password")
+                    .wrap(Governor::new(&limits.forgot_password))
+                    .route(web::get().to(html::password_reset::forgot_form))
+                    .route(web::post().to(html::password_reset::forgot_submit)),
+            )
+            .service(
+                web::resource("/reset-password")
+                    .wrap(Governor::new(&limits.reset_password))
+                    .route(web::get().to(html::password_reset::reset_form))
+                    .route(web::post().to(html::password_reset::reset_submit)),
+            )
+            .route("/verify-email", web::get().to(html::verify_email::verify))
+            .route("/verify-email/resend", web::post().to(html::verify_email::resend_submit))
             .route("/keys", web::get().to(html::keys::list))
             .route("/keys", web::post().to(html::keys::add))
             .route("/keys/{id}/delete", web::get().to(html::keys::confirm_delete))

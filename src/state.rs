@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use tokio::sync::Notify;
+
 use crate::accounts::hashing::PasswordHasher;
 use crate::config::Settings;
 use crate::db::Pool;
@@ -14,6 +16,8 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub hasher: PasswordHasher,
     pub exchange: ExchangeClient,
+    /// Wakes the outbox sender when a mail was queued.
+    pub mail_wakeup: Arc<Notify>,
 }
 
 impl AppState {
@@ -22,6 +26,7 @@ impl AppState {
             jwt: JwtKeys::from_session_secret(settings.session_secret_bytes())?,
             hasher: PasswordHasher::new(settings.bcrypt_cost)?,
             exchange: ExchangeClient::new(&settings.exchange_base_url, settings.exchange_timeout)?,
+            mail_wakeup: Arc::new(Notify::new()),
             settings,
             pool,
         })

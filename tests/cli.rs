@@ -125,7 +125,7 @@ impl Server {
     }
 
     async fn wait_until_up(&mut self) {
-        let client = Client::new();
+        let client = client_builder().build().unwrap();
         let deadline = Instant::now() + STARTUP_LIMIT;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -302,7 +302,7 @@ async fn a_fresh_directory_with_no_configuration_serves_the_login_page_on_port_8
 
     let mut server = Server::start(dir.path(), 8080, &[("BCRYPT_COST", "10")]).await;
 
-    let response = Client::new().get("http://127.0.0.1:8080/login").send().await.unwrap();
+    let response = client_builder().build().unwrap().get("http://127.0.0.1:8080/login").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let page = response.text().await.unwrap();
     assert!(page.contains(r#"<form method="post" action="/login""#), "{page}");
@@ -330,7 +330,7 @@ async fn a_dot_env_file_in_the_working_directory_chooses_the_address() {
     // Only PATH and the bcrypt cost come from the environment; BIND from .env.
     let mut server = Server::start(dir.path(), port, &[("BCRYPT_COST", "10")]).await;
 
-    let response = Client::new().get(server.url("/login")).send().await.unwrap();
+    let response = client_builder().build().unwrap().get(server.url("/login")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     server.stop();
 }

@@ -37,7 +37,7 @@ on_both_backends! {
         let app = spawn_app(backend).await;
         let mut conn = app.conn();
         let created = table_names(&mut conn);
-        for table in ["login_throttle", "security_events", "sessions", "users"] {
+        for table in ["rate_counters", "security_events", "sessions", "users"] {
             assert!(created.contains(&table.to_owned()), "{table} missing from {created:?}");
         }
 

@@ -189,7 +189,7 @@ fn now_ms() -> i64 {
 /// A request to the fake signed as Binance documents it, with `secret`.
 async fn signed_request(fake: &FakeExchange, api_key: Option<&str>, secret: &str, query: &str) -> (u16, String) {
     let url = format!("{}{RESTRICTIONS_PATH}?{query}&signature={}", fake.base_url(), sign(secret, query));
-    let mut request = Client::new().get(url);
+    let mut request = client_builder().build().unwrap().get(url);
     if let Some(api_key) = api_key {
         request = request.header("X-MBX-APIKEY", api_key);
     }
@@ -223,7 +223,6 @@ fn the_signer_and_the_fake_exchange_agree_on_binances_documented_example() {
 #[tokio::test]
 async fn the_fake_exchange_answers_and_refuses_as_binance_does() {
     // reqwest is built without a default TLS provider; the app installs one, this test has no app.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let fake = FakeExchange::start();
     fake.add_account(KEY, SECRET, Restrictions::read_and_trade());
     let fresh = format!("recvWindow=5000&timestamp={}", now_ms());

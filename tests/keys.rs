@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use diesel::prelude::*;
-use reqwest::{Client, Response, StatusCode, redirect};
+use reqwest::{Client, Response, StatusCode};
 use tradebot::db::schema::{api_keys, security_events, sessions, users};
 
 const WRONG_PASSWORD: &str = "Guess-Wrong-55-quartz!";
@@ -154,7 +154,7 @@ fn assert_no_trace_of(page: &str, secret: &str, what: &str) {
 
 /// A client with no cookie store: it sends exactly the `Cookie` header it is given.
 fn bare_client() -> Client {
-    Client::builder().redirect(redirect::Policy::none()).build().unwrap()
+    client_builder().build().unwrap()
 }
 
 fn session_cookie_of(app: &TestApp, response: &Response) -> String {
@@ -511,6 +511,7 @@ on_both_backends! {
         assert_redirect_to(&app.register(&client, email, PASSWORD).await, "/login");
         let login = app.login(&client, email, PASSWORD, false).await;
         assert_redirect_to(&login, "/keys");
+        app.mark_email_verified(email);
         let cookie = session_cookie_of(&app, &login);
         let second_device = browser();
         assert_redirect_to(&app.login(&second_device, email, PASSWORD, true).await, "/keys");

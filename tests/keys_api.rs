@@ -35,7 +35,7 @@ fn masked(api_key: &str) -> String {
     format!("{}…{}", &api_key[..4], &api_key[api_key.len() - 4..])
 }
 
-/// A registered user's bearer token.
+/// A registered user's bearer token (their address verified, so they may store keys).
 async fn token_for(app: &TestApp, email: &str) -> String {
     let registered = app
         .client
@@ -45,6 +45,7 @@ async fn token_for(app: &TestApp, email: &str) -> String {
         .await
         .unwrap();
     assert_eq!(registered.status(), StatusCode::CREATED);
+    app.mark_email_verified(email);
     token_of_registered(app, email).await
 }
 

@@ -8,7 +8,7 @@ use common::*;
 use diesel::prelude::*;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use tradebot::db::schema::{login_throttle, security_events, users};
+use tradebot::db::schema::{rate_counters, security_events, users};
 
 const WRONG_PASSWORD: &str = "Not-The-Password-91-x";
 
@@ -168,9 +168,9 @@ on_both_backends! {
         assert_eq!(statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count(), 5, "{statuses:?}");
         assert_eq!(statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count(), 15, "{statuses:?}");
         let failures: i32 = app.with_conn(|conn| {
-            login_throttle::table
-                .filter(login_throttle::email.eq("target@example.com"))
-                .select(login_throttle::failures)
+            rate_counters::table
+                .filter(rate_counters::key.eq("login:target@example.com"))
+                .select(rate_counters::hits)
                 .first(conn)
                 .unwrap()
         });

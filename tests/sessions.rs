@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Duration, NaiveDateTime, Utc};
 use common::*;
 use diesel::prelude::*;
-use reqwest::{Client, Response, StatusCode, redirect};
+use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use tradebot::db::schema::{sessions, users};
 use tradebot::sessions::jwt::{Claims, JwtKeys, derive_key};
@@ -24,12 +24,12 @@ const THIRTY_DAYS: i64 = 30 * 24 * 60 * 60;
 
 /// A browser (cookies kept, redirects not followed) with its own User-Agent.
 fn browser_with_agent(user_agent: &str) -> Client {
-    Client::builder().redirect(redirect::Policy::none()).cookie_store(true).user_agent(user_agent).build().unwrap()
+    client_builder().cookie_store(true).user_agent(user_agent).build().unwrap()
 }
 
 /// A client with no cookie store: it sends exactly the `Cookie` header it is given.
 fn bare_client() -> Client {
-    Client::builder().redirect(redirect::Policy::none()).build().unwrap()
+    client_builder().build().unwrap()
 }
 
 /// The raw `Set-Cookie` header that sets the session cookie.

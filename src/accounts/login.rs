@@ -12,7 +12,7 @@ use crate::errors::Error;
 use crate::sessions::jwt::{self, Claims};
 use crate::sessions::records::{NewSessionRecord, SessionRecord};
 use crate::state::AppState;
-use crate::throttle::failed_logins::{self, Reservation};
+use crate::throttle::counters::{self, Counter, Reservation};
 use crate::{clock, db};
 
 pub struct LoginAttempt {
@@ -32,24 +32,16 @@ pub struct LoggedIn {
 
 pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<LoggedIn, Error> {
     let email_key = Email::normalize_for_lookup(&attempt.email);
+    let counter_key = Counter::FailedLogins.key(&email_key);
     let limits = state.settings.rate_limits.clone();
-    let (key, ip) = (email_key.clone(), attempt.ip.clone());
+    let (email, key, ip) = (email_key, counter_key.clone(), attempt.ip.clone());
     let user = db::run(&state.pool, move |conn| {
         let now = clock::now();
-        let reservation = failed_logins::reserve_attempt(
-            conn,
-            &key,
-            limits.login_failures_per_email,
-            limits.login_failure_window,
-            now,
-        )?;
-        let user = match &reservation {
-            Reservation::Granted => User::find_by_email(conn, &key)?,
-            Reservation::Refused { .. } => None,
-        };
+        let reservation =
+            counters::reserve(conn, &key, limits.login_failures_per_email, limits.login_failure_window, now)?;
+        let user = User::find_by_email(conn, &email)?;
         if let Reservation::Refused { retry_after } = reservation {
-            let known = User::find_by_email(conn, &key)?.map(|u| u.id);
-            audit::record(conn, EventKind::LoginThrottled, known, &ip, now)?;
+            audit::record(conn, EventKind::LoginThrottled, user.map(|u| u.id), &ip, now)?;
             return Err(Error::TooManyAttempts { retry_after });
         }
         Ok(user)
@@ -70,13 +62,13 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<LoggedIn, 
         return Err(Error::InvalidCredentials);
     };
 
-    let key = email_key;
+    let key = counter_key;
     let ip = attempt.ip;
     let user_agent = attempt.user_agent;
     let remember_me = attempt.remember_me;
     let user_id = user.id;
     let session = db::run(&state.pool, move |conn| {
-        failed_logins::release_attempt(conn, &key)?;
+        counters::release(conn, &key)?;
         let now = clock::now();
         if !user.is_active {
             audit::record(conn, EventKind::LoginFailed, Some(user_id), &ip, now)?;

@@ -4,9 +4,12 @@
 
 pub mod deletion;
 pub mod email;
+pub mod email_verification;
 pub mod hashing;
 pub mod login;
 pub mod password_change;
 pub mod password_policy;
+pub mod password_reset;
 pub mod registration;
+pub mod tokens;
 pub mod users;

@@ -1,5 +1,6 @@
 //! Changing the password from the account page: the current password is
-//! required, the new one meets the policy, and every other session ends.
+//! required, the new one meets the policy, every other session ends, and a
+//! notice is mailed.
 
 use diesel::Connection;
 use secrecy::{ExposeSecret, SecretString};
@@ -9,6 +10,7 @@ use super::password_policy::{check_new_password, normalize};
 use super::users::User;
 use crate::audit::{self, EventKind};
 use crate::errors::{Error, FieldErrors};
+use crate::mail::{messages, outbox};
 use crate::sessions::records::SessionRecord;
 use crate::state::AppState;
 use crate::{clock, db};
@@ -48,14 +50,20 @@ pub async fn change_password(
 
     let hash = state.hasher.hash(new_password).await?;
     let user_id = user.id;
+    let notice_to = user.email.clone();
+    let settings = state.settings.clone();
     db::run(&state.pool, move |conn| {
         conn.transaction(|conn| {
             let now = clock::now();
             User::set_password_hash(conn, user_id, &hash, now)?;
             SessionRecord::delete_all_for_user_except(conn, user_id, Some(&keep_session))?;
+            let notice = messages::password_changed(&settings.base_url, &notice_to);
+            outbox::enqueue(conn, &settings.encryption_keys, &notice, now)?;
             audit::record(conn, EventKind::PasswordChanged, Some(user_id), &ip, now)
         })?;
         Ok(())
     })
-    .await
+    .await?;
+    state.mail_wakeup.notify_one();
+    Ok(())
 }

@@ -1,12 +1,14 @@
 //! Registration: validate, hash, insert. The unique index on `users.email`
 //! (stored normalised) decides races: of twenty simultaneous registrations of
-//! one address exactly one inserts, the others get `EmailTaken`.
+//! one address exactly one inserts, the others get `EmailTaken`. The
+//! verification mail is queued in the same transaction as the new user.
 
 use diesel::Connection;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::email::Email;
+use super::email_verification::queue_verification_mail;
 use super::password_policy::check_new_password;
 use super::users::{NewUser, User};
 use crate::audit::{self, EventKind};
@@ -45,7 +47,8 @@ pub async fn register(state: &AppState, form: Registration, ip: String) -> Resul
         return Err(Error::EmailTaken);
     }
     let hash = state.hasher.hash(password).await?;
-    db::run(&state.pool, move |conn| {
+    let settings = state.settings.clone();
+    let registered = db::run(&state.pool, move |conn| {
         let now = clock::now();
         let inserted = conn.transaction(|conn| {
             let user = NewUser {
@@ -58,6 +61,7 @@ pub async fn register(state: &AppState, form: Registration, ip: String) -> Resul
             }
             .insert(conn)?;
             audit::record(conn, EventKind::Registered, Some(user.id), &ip, now)?;
+            queue_verification_mail(conn, &settings, &user)?;
             Ok::<_, DieselError>(user)
         });
         match inserted {
@@ -66,5 +70,7 @@ pub async fn register(state: &AppState, form: Registration, ip: String) -> Resul
             Err(e) => Err(e.into()),
         }
     })
-    .await
+    .await?;
+    state.mail_wakeup.notify_one();
+    Ok(registered)
 }

@@ -18,10 +18,26 @@ diesel::table! {
 }
 
 diesel::table! {
-    login_throttle (email) {
-        email -> Text,
+    outbox (id) {
+        id -> BigInt,
+        message_id -> Text,
+        recipient -> Text,
+        sealed_body -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        claimed_until -> Nullable<Timestamp>,
+        sent_at -> Nullable<Timestamp>,
+        failed_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    rate_counters (key) {
+        key -> Text,
         window_started_at -> Timestamp,
-        failures -> Integer,
+        hits -> Integer,
     }
 }
 
@@ -49,6 +65,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_tokens (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        purpose -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> BigInt,
         email -> Text,
@@ -64,5 +92,14 @@ diesel::table! {
 diesel::joinable!(api_keys -> users (user_id));
 diesel::joinable!(security_events -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(user_tokens -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(api_keys, login_throttle, security_events, sessions, users);
+diesel::allow_tables_to_appear_in_same_query!(
+    api_keys,
+    outbox,
+    rate_counters,
+    security_events,
+    sessions,
+    user_tokens,
+    users,
+);

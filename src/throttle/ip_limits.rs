@@ -1,4 +1,4 @@
-//! Per-IP limits on login and registration posts, with actix-governor. Each
+//! Per-IP limits on login, registration and password-reset posts, with actix-governor. Each
 //! limiter is built once and shared by the HTML form and the JSON endpoint of
 //! the same action, so switching between them gains an attacker nothing.
 
@@ -48,6 +48,8 @@ pub type IpLimit = GovernorConfig<ClientIpKey, NoOpMiddleware>;
 pub struct IpLimits {
     pub login: IpLimit,
     pub register: IpLimit,
+    pub forgot_password: IpLimit,
+    pub reset_password: IpLimit,
 }
 
 impl IpLimits {
@@ -56,6 +58,8 @@ impl IpLimits {
         IpLimits {
             login: limit(&key, limits.login_per_ip_per_minute, Duration::from_secs(60)),
             register: limit(&key, limits.register_per_ip_per_hour, Duration::from_secs(3600)),
+            forgot_password: limit(&key, limits.forgot_password_per_ip_per_15_minutes, Duration::from_secs(900)),
+            reset_password: limit(&key, limits.reset_password_per_ip_per_15_minutes, Duration::from_secs(900)),
         }
     }
 }

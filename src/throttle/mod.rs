@@ -1,7 +1,7 @@
 //! Rate limits. Per-IP request limits are actix-governor middlewares, in memory
-//! and so per instance; the per-email failed-login limit is a counter in the
-//! database, shared by every instance and atomic under parallel guesses.
+//! and so per instance; the per-email and per-user limits are counters in the
+//! database, shared by every instance and atomic under parallel requests.
 
 pub mod client_ip;
-pub mod failed_logins;
+pub mod counters;
 pub mod ip_limits;

@@ -22,9 +22,7 @@ impl Keyring {
         for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (kid, encoded) =
                 entry.split_once(':').context("ENCRYPTION_KEYS entries must look like kid:base64key")?;
-            if kid.is_empty() || !kid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                bail!("ENCRYPTION_KEYS: a key id must be letters, digits, - or _");
-            }
+            validate_kid(kid).map_err(|e| anyhow::anyhow!("ENCRYPTION_KEYS: {e}"))?;
             let bytes = STANDARD
                 .decode(encoded)
                 .or_else(|_| URL_SAFE_NO_PAD.decode(encoded.trim_end_matches('=')))
@@ -70,6 +68,14 @@ impl fmt::Debug for Keyring {
     }
 }
 
+/// A key id is letters, digits, `-` and `_` (it stands inside `v1.<kid>.…`).
+pub fn validate_kid(kid: &str) -> anyhow::Result<()> {
+    if kid.is_empty() || kid.len() > 32 || !kid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        bail!("a key id must be 1 to 32 letters, digits, - or _, not `{kid}`");
+    }
+    Ok(())
+}
+
 /// A fresh `kid:base64key` line, as `tradebot keys generate` prints.
 pub fn new_key_line(kid: &str) -> String {
     let mut key = [0u8; 32];
@@ -77,9 +83,11 @@ pub fn new_key_line(kid: &str) -> String {
     format!("{kid}:{}", STANDARD.encode(key))
 }
 
-/// A key id for a generated key: `k` and the date, unique enough to tell keys apart.
+/// A key id for a generated key: `k`, the date, and a random suffix so that
+/// two keys generated in the same second still differ.
 pub fn dated_kid() -> String {
-    format!("k{}", chrono::Utc::now().format("%Y%m%d%H%M%S"))
+    let suffix: u16 = rand::random();
+    format!("k{}-{suffix:04x}", chrono::Utc::now().format("%Y%m%d"))
 }
 
 #[cfg(test)]

@@ -7,11 +7,15 @@ use secrecy::SecretString;
 use super::api_keys::{self, KeyStatus, KeySummary, NewApiKey, SealedKey};
 use super::sealing::Field;
 use super::validation::{NewKeyInput, validate};
+use crate::accounts::users::User;
 use crate::audit::{self, EventKind};
 use crate::errors::Error;
 use crate::exchange::CheckOutcome;
 use crate::state::AppState;
 use crate::{clock, db};
+
+pub const EMAIL_NOT_VERIFIED: &str =
+    "Confirm your email address before storing exchange keys: open the link we mailed you, or ask for a new one.";
 
 pub async fn list(state: &AppState, user_id: i64) -> Result<Vec<KeySummary>, Error> {
     db::run(&state.pool, move |conn| Ok(KeySummary::list_for_owner(conn, user_id)?)).await
@@ -22,7 +26,12 @@ pub async fn find(state: &AppState, user_id: i64, id: i64) -> Result<KeySummary,
 }
 
 /// Validates, seals both secrets under the active key, and stores the key.
-pub async fn add(state: &AppState, user_id: i64, input: NewKeyInput, ip: String) -> Result<KeySummary, Error> {
+/// Refused until the owner's email address is verified.
+pub async fn add(state: &AppState, owner: &User, input: NewKeyInput, ip: String) -> Result<KeySummary, Error> {
+    if !owner.email_verified() {
+        return Err(Error::Forbidden(EMAIL_NOT_VERIFIED));
+    }
+    let user_id = owner.id;
     let label = validate(&input).map_err(Error::Validation)?;
     let keyring = &state.settings.encryption_keys;
     let sealed_api_key = keyring.seal(&input.api_key, user_id, Field::ApiKey);

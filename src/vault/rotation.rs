@@ -1,5 +1,5 @@
-//! `tradebot keys rotate`: re-seals every stored value that is not under the
-//! active key. It walks the table in id order, a batch per transaction, and
+//! `tradebot keys rotate`: re-seals every stored value (exchange keys, and the
+//! bodies of mails still queued) that is not under the active key. It walks the table in id order, a batch per transaction, and
 //! only touches values sealed under another key, so it can be interrupted and
 //! run again (it picks up what is left), and can run while instances serve
 //! (a row changed meanwhile is skipped by the compare-and-swap update and
@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use super::keyring::Keyring;
 use super::sealing::{Field, key_id_of};
 use crate::db::DbConnection;
-use crate::db::schema::api_keys;
+use crate::db::schema::{api_keys, outbox};
 
 pub const DEFAULT_BATCH: i64 = 500;
 
@@ -21,7 +21,14 @@ pub struct RotationReport {
     /// Rows already under the active key.
     pub current: usize,
     /// Rows whose values could not be opened (their key is not in the ring).
-    pub failed: Vec<(i64, String)>,
+    pub failed: Vec<RotationFailure>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct RotationFailure {
+    pub table: &'static str,
+    pub id: i64,
+    pub reason: String,
 }
 
 pub fn rotate_all(conn: &mut DbConnection, keyring: &Keyring, batch: i64) -> anyhow::Result<RotationReport> {
@@ -63,12 +70,48 @@ pub fn rotate_all(conn: &mut DbConnection, keyring: &Keyring, batch: i64) -> any
                     }
                     Err(e) => {
                         let kid = key_id_of(api_key).unwrap_or("?");
-                        report.failed.push((*id, format!("key `{kid}`: {e}")));
+                        report.failed.push(RotationFailure {
+                            table: "api_keys",
+                            id: *id,
+                            reason: format!("key `{kid}`: {e}"),
+                        });
                     }
                 }
             }
             diesel::QueryResult::Ok(())
         })?;
     }
+    reseal_queued_mail(conn, keyring, &active, &mut report)?;
     Ok(report)
+}
+
+/// Mails still waiting in the outbox are sealed too (their body can hold a
+/// one-time link); sent and given-up mails have no body left.
+fn reseal_queued_mail(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    active: &str,
+    report: &mut RotationReport,
+) -> anyhow::Result<()> {
+    let queued: Vec<(i64, String, String)> = outbox::table
+        .filter(outbox::sealed_body.ne(""))
+        .filter(outbox::sent_at.is_null())
+        .filter(outbox::failed_at.is_null())
+        .select((outbox::id, outbox::message_id, outbox::sealed_body))
+        .load(conn)?;
+    for (id, message_id, sealed) in queued.into_iter().filter(|(_, _, sealed)| !sealed.starts_with(active)) {
+        match keyring.reseal_mail(&sealed, &message_id) {
+            Ok(resealed) => {
+                diesel::update(outbox::table.filter(outbox::id.eq(id)).filter(outbox::sealed_body.eq(&sealed)))
+                    .set(outbox::sealed_body.eq(resealed))
+                    .execute(conn)?;
+            }
+            Err(e) => report.failed.push(RotationFailure {
+                table: "outbox",
+                id,
+                reason: format!("key `{}`: {e}", key_id_of(&sealed).unwrap_or("?")),
+            }),
+        }
+    }
+    Ok(())
 }

@@ -169,7 +169,15 @@ pub async fn spawn_app_on(db: TestDb, vars: HashMap<String, String>) -> TestApp 
 /// A client that keeps cookies and does not follow redirects, like a browser
 /// whose every step the test looks at.
 pub fn browser() -> Client {
-    Client::builder().redirect(redirect::Policy::none()).cookie_store(true).build().unwrap()
+    client_builder().cookie_store(true).build().unwrap()
+}
+
+/// A client builder that does not follow redirects. reqwest's TLS backend here
+/// is rustls without a built-in crypto provider (the product installs `ring`),
+/// so every test client is made through this.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    tradebot::tls::install_crypto_provider();
+    Client::builder().redirect(redirect::Policy::none())
 }
 
 /// The value of the first hidden `csrf_token` field in a page.
@@ -251,12 +259,33 @@ impl TestApp {
         self.submit(client, "/login", "/login", &fields).await
     }
 
-    /// A registered, logged-in browser.
+    /// A registered, logged-in browser whose email address is verified (as if
+    /// its owner had followed the mailed link), so it can store keys.
     pub async fn logged_in_user(&self, email: &str) -> Client {
+        let client = self.unverified_user(email).await;
+        self.mark_email_verified(email);
+        client
+    }
+
+    /// A registered, logged-in browser that has not followed its verification link.
+    pub async fn unverified_user(&self, email: &str) -> Client {
         let client = browser();
         assert_redirect_to(&self.register(&client, email, PASSWORD).await, "/login");
         assert_redirect_to(&self.login(&client, email, PASSWORD, false).await, "/keys");
         client
+    }
+
+    pub fn mark_email_verified(&self, email: &str) {
+        use diesel::prelude::*;
+        use tradebot::db::schema::users;
+        let email = email.trim().to_lowercase();
+        let updated = self.with_conn(|conn| {
+            diesel::update(users::table.filter(users::email.eq(&email)))
+                .set(users::email_verified_at.eq(Some(tradebot::clock::now())))
+                .execute(conn)
+                .unwrap()
+        });
+        assert_eq!(updated, 1, "no user {email}");
     }
 
     pub async fn api_login(&self, email: &str, password: &str) -> Response {

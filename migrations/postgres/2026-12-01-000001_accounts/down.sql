@@ -1,4 +1,4 @@
-DROP TABLE login_throttle;
+DROP TABLE rate_counters;
 DROP TABLE security_events;
 DROP TABLE sessions;
 DROP TABLE users;

@@ -1,5 +1,5 @@
 -- Accounts foundation: users, server-side sessions, the audit trail and the
--- per-email failed-login counter. Timestamps are UTC without a zone (diesel's
+-- shared rate-limit counters. Timestamps are UTC without a zone (diesel's
 -- MultiConnection has no Timestamptz), written by the application.
 CREATE TABLE users (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -35,8 +35,10 @@ CREATE TABLE security_events (
 CREATE INDEX security_events_user ON security_events (user_id, occurred_at);
 CREATE INDEX security_events_kind ON security_events (kind, occurred_at);
 
-CREATE TABLE login_throttle (
-    email TEXT PRIMARY KEY,
+-- Windowed counters for the limits shared by every instance (failed logins
+-- per email, reset requests per email, verification mails per user).
+CREATE TABLE rate_counters (
+    key TEXT PRIMARY KEY,
     window_started_at TIMESTAMP NOT NULL,
-    failures INTEGER NOT NULL
+    hits INTEGER NOT NULL
 );

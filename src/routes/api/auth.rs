@@ -1,4 +1,4 @@
-//! `/api/v1/auth/*`: register, login, me, logout.
+//! `/api/v1/auth/*`: register, login, me, logout, forgot and reset password.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -8,6 +8,9 @@ use utoipa::ToSchema;
 
 use super::ApiError;
 use crate::accounts::login::{LoginAttempt, login, logout as end_session};
+use crate::accounts::password_reset::{
+    PasswordReset, REQUEST_ACCEPTED, request_reset, reset_password as reset_user_password,
+};
 use crate::accounts::registration::{Registration, register as register_user};
 use crate::accounts::users::User;
 use crate::sessions::ApiUser;
@@ -145,4 +148,56 @@ pub async fn me(current: ApiUser) -> HttpResponse {
 pub async fn logout(req: HttpRequest, state: web::Data<AppState>, current: ApiUser) -> Result<HttpResponse, ApiError> {
     end_session(&state, current.user.id, current.session_id, client_ip::of_request(&req).to_string()).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForgotPasswordBody {
+    pub email: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordBody {
+    /// The token from the reset link.
+    pub token: String,
+    pub password: String,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/auth/forgot-password", tag = "auth", request_body = ForgotPasswordBody,
+    responses(
+        (status = 202, description = "Accepted; the same answer whether or not the address is registered", body = ErrorOut),
+        (status = 400, description = "Malformed body", body = ErrorOut),
+        (status = 429, description = "Too many requests for this address or from this client", body = ErrorOut),
+    )
+)]
+pub async fn forgot_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<ForgotPasswordBody>,
+) -> Result<HttpResponse, ApiError> {
+    request_reset(&state, &body.email, client_ip::of_request(&req).to_string()).await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({ "detail": REQUEST_ACCEPTED })))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/auth/reset-password", tag = "auth", request_body = ResetPasswordBody,
+    responses(
+        (status = 200, description = "Password reset; every session ended; log in again", body = ErrorOut),
+        (status = 400, description = "Unknown, used or expired token, or malformed body", body = ErrorOut),
+        (status = 422, description = "The new password is refused: detail is [{field, message}]", body = ErrorOut),
+        (status = 429, description = "Too many attempts from this client", body = ErrorOut),
+    )
+)]
+pub async fn reset_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<ResetPasswordBody>,
+) -> Result<HttpResponse, ApiError> {
+    let ResetPasswordBody { token, password } = body.into_inner();
+    let reset = PasswordReset { token, password: password.into(), password_confirm: None };
+    reset_user_password(&state, reset, client_ip::of_request(&req).to_string()).await?;
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({ "detail": "Your password was reset. Log in with the new password." })))
 }

@@ -70,6 +70,7 @@ pub async fn list(state: web::Data<AppState>, current: ApiUser) -> Result<HttpRe
         (status = 201, description = "Sealed and stored", body = KeyOut),
         (status = 400, description = "Malformed body", body = ErrorOut),
         (status = 401, description = "Missing, invalid or ended token", body = ErrorOut),
+        (status = 403, description = "The email address is not verified yet", body = ErrorOut),
         (status = 413, description = "Body over 64 KiB", body = ErrorOut),
         (status = 422, description = "Invalid fields: detail is [{field, message}]", body = ErrorOut),
     )
@@ -82,7 +83,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let CreateKeyBody { label, api_key, secret_key } = body.into_inner();
     let input = NewKeyInput { label, api_key, secret_key };
-    let key = manage::add(&state, current.user.id, input, client_ip::of_request(&req).to_string()).await?;
+    let key = manage::add(&state, &current.user, input, client_ip::of_request(&req).to_string()).await?;
     Ok(HttpResponse::Created().json(KeyOut::from(key)))
 }
 

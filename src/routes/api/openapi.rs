@@ -10,9 +10,13 @@ use super::{auth, keys};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "TradeBot accounts API", description = "Accounts and sealed exchange keys for TradeBot."),
-    paths(auth::register, auth::login_handler, auth::me, auth::logout, keys::list, keys::create, keys::delete),
+    paths(
+        auth::register, auth::login_handler, auth::me, auth::logout, auth::forgot_password, auth::reset_password,
+        keys::list, keys::create, keys::delete
+    ),
     components(schemas(
         auth::UserOut, auth::RegisterBody, auth::LoginBody, auth::TokenOut, auth::ErrorOut,
+        auth::ForgotPasswordBody, auth::ResetPasswordBody,
         keys::KeyOut, keys::CreateKeyBody
     )),
     modifiers(&BearerAuth)

@@ -11,7 +11,7 @@ use crate::accounts::deletion::delete_account;
 use crate::accounts::login::revoke_session;
 use crate::accounts::password_change::{PasswordChange, change_password};
 use crate::errors::{Error, FieldErrors};
-use crate::pages::{Layout, PageError, render, see_other};
+use crate::pages::{Layout, Notice, PageError, render, see_other};
 use crate::sessions::CurrentUser;
 use crate::sessions::records::SessionRecord;
 use crate::state::AppState;
@@ -42,7 +42,7 @@ const DATE_FORMAT: &str = "%Y-%m-%d %H:%M UTC";
 async fn page(
     state: &AppState,
     current: &CurrentUser,
-    notice: Option<String>,
+    notice: Option<Notice>,
     errors: FieldErrors,
 ) -> Result<AccountPage, PageError> {
     let user_id = current.user.id;

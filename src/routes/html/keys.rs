@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::errors::{Error, FieldErrors};
 use crate::exchange::CheckOutcome;
-use crate::pages::{Layout, PageError, render, see_other};
+use crate::pages::{Layout, Notice, PageError, render, see_other};
 use crate::sessions::CurrentUser;
 use crate::state::AppState;
 use crate::throttle::client_ip;
@@ -58,6 +58,7 @@ struct KeysPage {
     api_key: String,
     errors: FieldErrors,
     max_label: usize,
+    email_verified: bool,
 }
 
 #[derive(Template)]
@@ -79,7 +80,7 @@ pub struct AddKeyForm {
 async fn page(
     state: &AppState,
     current: &CurrentUser,
-    notice: Option<String>,
+    notice: Option<Notice>,
     kept: (String, String),
     errors: FieldErrors,
 ) -> Result<KeysPage, PageError> {
@@ -91,6 +92,7 @@ async fn page(
         api_key: kept.1,
         errors,
         max_label: MAX_LABEL_CHARS,
+        email_verified: current.user.email_verified(),
     })
 }
 
@@ -114,7 +116,7 @@ pub async fn add(
     // Kept for the form if it has to be shown again; the secret never is.
     let kept = (label.clone(), api_key.clone());
     let input = NewKeyInput { label, api_key, secret_key };
-    match manage::add(&state, current.user.id, input, client_ip::of_request(&req).to_string()).await {
+    match manage::add(&state, &current.user, input, client_ip::of_request(&req).to_string()).await {
         Ok(key) => {
             super::set_notice(
                 &session,
@@ -125,6 +127,12 @@ pub async fn add(
         Err(Error::Validation(errors)) => {
             let page = page(&state, &current, None, kept, errors).await?;
             Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
+        }
+        Err(Error::Forbidden(why)) => {
+            // Not verified yet: the page says why, with the resend button.
+            let notice = Some(Notice::alert(why));
+            let page = page(&state, &current, notice, (String::new(), String::new()), FieldErrors::default()).await?;
+            Ok(render(StatusCode::FORBIDDEN, &page))
         }
         Err(other) => Err(other.into()),
     }
@@ -161,14 +169,21 @@ pub async fn check(
     let ip = client_ip::of_request(&req).to_string();
     let (key, outcome) = manage::check(&state, current.user.id, path.into_inner(), ip).await?;
     let name = format!("Key {}", key.masked());
-    let notice = match outcome {
-        CheckOutcome::Valid => format!("{name} is valid: it can read and trade, and cannot withdraw."),
-        CheckOutcome::Unsafe => format!("{name} is UNSAFE: withdrawals are enabled. Turn them off on the exchange."),
-        CheckOutcome::Invalid(message) => format!("{name} was rejected by the exchange: {message}"),
-        CheckOutcome::Unreachable(reason) => {
-            format!("Exchange unreachable ({reason}); {name} was not checked. Try again later.")
+    match outcome {
+        CheckOutcome::Valid => {
+            super::set_notice(&session, &format!("{name} is valid: it can read and trade, and cannot withdraw."))
         }
-    };
-    super::set_notice(&session, &notice);
+        CheckOutcome::Unsafe => super::set_alert(
+            &session,
+            &format!("{name} is UNSAFE: withdrawals are enabled. Turn them off on the exchange, or delete the key."),
+        ),
+        CheckOutcome::Invalid(message) => {
+            super::set_alert(&session, &format!("{name} was rejected by the exchange: {message}"))
+        }
+        CheckOutcome::Unreachable(reason) => super::set_alert(
+            &session,
+            &format!("Exchange unreachable ({reason}): key {} was not checked. Try again later.", key.masked()),
+        ),
+    }
     Ok(see_other("/keys"))
 }

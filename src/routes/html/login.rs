@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::accounts::login::{LoginAttempt, login};
 use crate::errors::Error;
-use crate::pages::{Layout, PageError, render, see_other};
+use crate::pages::{Layout, Notice, PageError, render, see_other};
 use crate::sessions::csrf;
 use crate::sessions::extract::{REMEMBER_KEY, TOKEN_KEY};
 use crate::state::AppState;
@@ -54,7 +54,7 @@ pub fn safe_next(next: Option<&str>) -> Option<String> {
 pub async fn form(session: Session, query: web::Query<LoginQuery>) -> HttpResponse {
     let mut notice = super::take_notice(&session);
     if query.expired.is_some() {
-        notice = Some("Your session has expired, please log in again.".to_owned());
+        notice = Some(Notice::alert("Your session has expired, please log in again."));
     }
     let layout = Layout::anonymous(csrf::token(&session)).with_notice(notice);
     let next = safe_next(query.next.as_deref()).unwrap_or_default();

@@ -5,22 +5,29 @@ pub mod home;
 pub mod keys;
 pub mod login;
 pub mod logout;
+pub mod password_reset;
 pub mod register;
+pub mod verify_email;
 
 use actix_session::Session;
 
 use crate::errors::Error;
-use crate::pages::PageError;
+use crate::pages::{Notice, PageError};
 
 /// Session-state key of a one-off message shown on the next page.
 const NOTICE_KEY: &str = "notice";
 
 pub fn set_notice(session: &Session, message: &str) {
-    let _ = session.insert(NOTICE_KEY, message);
+    let _ = session.insert(NOTICE_KEY, Notice::info(message));
 }
 
-pub fn take_notice(session: &Session) -> Option<String> {
-    session.remove_as::<String>(NOTICE_KEY).and_then(Result::ok)
+/// A notice that needs the reader's action (shown in red).
+pub fn set_alert(session: &Session, message: &str) {
+    let _ = session.insert(NOTICE_KEY, Notice::alert(message));
+}
+
+pub fn take_notice(session: &Session) -> Option<Notice> {
+    session.remove_as::<Notice>(NOTICE_KEY).and_then(Result::ok)
 }
 
 pub async fn not_found() -> Result<actix_web::HttpResponse, PageError> {
