@@ -1,5 +1,6 @@
 //! Where mail goes: SMTP from `SMTP_URL` (`smtp://` upgrading with STARTTLS
-//! when the server offers it, `smtps://` with TLS from the start, credentials
+//! when the server offers it, `smtp://…?tls=required` insisting on STARTTLS,
+//! `smtps://` with TLS from the start, credentials
 //! from the URL, bounded connect and command timeouts), or in development
 //! `.eml` files under `DATA_DIR/mail/`, with the link also logged.
 
@@ -35,8 +36,9 @@ impl MailTransport {
         let url = url.expose_secret();
         let mut builder =
             AsyncSmtpTransport::<Tokio1Executor>::from_url(url).context("SMTP_URL is not a valid SMTP URL")?;
-        if url.starts_with("smtp://") {
-            // Upgrade with STARTTLS whenever the server offers it.
+        if url.starts_with("smtp://") && !url.contains("tls=") {
+            // Upgrade with STARTTLS whenever the server offers it (`?tls=required`
+            // in the URL insists on it instead).
             let host = smtp_host(url).context("SMTP_URL has no host")?;
             builder = builder.tls(Tls::Opportunistic(TlsParameters::new(host).context("SMTP TLS settings")?));
         }
