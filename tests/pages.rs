@@ -16,6 +16,8 @@ fn select<'a>(doc: &'a Html, css: &str) -> Vec<scraper::ElementRef<'a>> {
 fn assert_accessible_page(html: &str, what: &str) {
     let doc = Html::parse_document(html);
     assert_eq!(select(&doc, "h1").len(), 1, "{what}: exactly one h1");
+    let title: String = select(&doc, "title").first().map(|t| t.text().collect()).unwrap_or_default();
+    assert!(title.ends_with("· TradeBot") && title.len() < 80 && !title.contains('<'), "{what}: title {title:?}");
     assert_eq!(select(&doc, "html[lang]").len(), 1, "{what}: page language");
     assert_eq!(select(&doc, r#"link[rel="stylesheet"][href="/static/app.css"]"#).len(), 1, "{what}: the stylesheet");
     assert_eq!(select(&doc, r#"meta[name="viewport"]"#).len(), 1, "{what}: readable on a phone");
