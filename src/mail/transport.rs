@@ -17,6 +17,7 @@ use super::OutgoingMail;
 use crate::config::Settings;
 
 const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
+const SMTP_CONVERSATION_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(Clone)]
 pub enum MailTransport {
@@ -50,7 +51,15 @@ impl MailTransport {
         let message =
             build_message(settings, message_id, mail).map_err(|e| format!("could not build the mail: {e}"))?;
         match self {
-            MailTransport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| format!("SMTP: {e}")),
+            // lettre bounds the connect and each command; this bounds the whole
+            // conversation, so a server that accepts and then says nothing
+            // cannot hold the sender.
+            MailTransport::Smtp(smtp) => {
+                match tokio::time::timeout(SMTP_CONVERSATION_TIMEOUT, smtp.send(message)).await {
+                    Ok(sent) => sent.map(|_| ()).map_err(|e| format!("SMTP: {e}")),
+                    Err(_) => Err(format!("SMTP: no answer within {} s", SMTP_CONVERSATION_TIMEOUT.as_secs())),
+                }
+            }
             MailTransport::Files(dir) => {
                 let written = AsyncFileTransport::<Tokio1Executor>::new(dir)
                     .send(message)
