@@ -34,11 +34,6 @@ fn tradebot(dir: &Path, vars: &[(&str, &str)]) -> Command {
     command
 }
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().unwrap().port()
-}
-
 /// Fresh file names for one process's stdout and stderr.
 fn log_files(dir: &Path) -> (PathBuf, PathBuf) {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -59,24 +54,6 @@ fn spawn_logged(mut command: Command, dir: &Path) -> (Child, PathBuf, PathBuf) {
 
 fn read(path: &Path) -> String {
     strip_ansi(&std::fs::read_to_string(path).unwrap_or_default())
-}
-
-/// Log lines may carry terminal colours; the text is what matters.
-fn strip_ansi(text: &str) -> String {
-    let mut plain = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            plain.push(c);
-        }
-    }
-    plain
 }
 
 /// A one-shot run (`--help`, `migrate`, a refused start).

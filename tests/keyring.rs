@@ -74,24 +74,6 @@ fn run_tradebot(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Finished {
     Finished { status, stdout: read(&out), stderr: read(&err) }
 }
 
-/// Log lines may carry terminal colours; the text is what matters.
-fn strip_ansi(text: &str) -> String {
-    let mut plain = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            plain.push(c);
-        }
-    }
-    plain
-}
-
 /// `tradebot keys generate --kid KID`, as an operator makes a key: its one line.
 fn generate_key(kid: &str) -> String {
     let dir = tempfile::tempdir().unwrap();

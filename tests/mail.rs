@@ -188,29 +188,8 @@ fn tradebot(dir: &Path, vars: &[(&str, &str)]) -> Command {
     command
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn read_log(path: &Path) -> String {
     strip_ansi(&std::fs::read_to_string(path).unwrap_or_default())
-}
-
-fn strip_ansi(text: &str) -> String {
-    let mut plain = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            plain.push(c);
-        }
-    }
-    plain
 }
 
 /// A running `tradebot serve`; killed when dropped.

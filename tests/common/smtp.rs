@@ -63,13 +63,9 @@ fn python() -> &'static str {
     panic!("the mail tests need aiosmtpd: apt-get install python3-aiosmtpd (or pip install aiosmtpd)");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 impl SmtpServer {
     pub fn start() -> SmtpServer {
-        let mut server = SmtpServer { port: free_port(), maildir: tempfile::tempdir().unwrap(), child: None };
+        let mut server = SmtpServer { port: super::free_port(), maildir: tempfile::tempdir().unwrap(), child: None };
         server.resume();
         server
     }
