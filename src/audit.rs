@@ -28,9 +28,44 @@ pub enum EventKind {
     PasswordResetCompleted,
     EmailVerified,
     VerificationResent,
+    KeyRevoked,
+    AccountDeactivated,
+    AccountActivated,
+    AdminGranted,
+    AdminRevoked,
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 23] = [
+        EventKind::Registered,
+        EventKind::LoginSucceeded,
+        EventKind::LoginFailed,
+        EventKind::LoginThrottled,
+        EventKind::Logout,
+        EventKind::PasswordChanged,
+        EventKind::SessionRevoked,
+        EventKind::KeyAdded,
+        EventKind::KeyDeleted,
+        EventKind::KeyCheckedValid,
+        EventKind::KeyCheckedUnsafe,
+        EventKind::KeyCheckedInvalid,
+        EventKind::KeyCheckUnreachable,
+        EventKind::AccountDeleted,
+        EventKind::PasswordResetRequested,
+        EventKind::PasswordResetCompleted,
+        EventKind::EmailVerified,
+        EventKind::VerificationResent,
+        EventKind::KeyRevoked,
+        EventKind::AccountDeactivated,
+        EventKind::AccountActivated,
+        EventKind::AdminGranted,
+        EventKind::AdminRevoked,
+    ];
+
+    pub fn parse(text: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Registered => "register",
@@ -51,6 +86,11 @@ impl EventKind {
             EventKind::PasswordResetCompleted => "password_reset_completed",
             EventKind::EmailVerified => "email_verified",
             EventKind::VerificationResent => "verification_resent",
+            EventKind::KeyRevoked => "key_revoked",
+            EventKind::AccountDeactivated => "account_deactivated",
+            EventKind::AccountActivated => "account_activated",
+            EventKind::AdminGranted => "admin_granted",
+            EventKind::AdminRevoked => "admin_revoked",
         }
     }
 }
@@ -63,6 +103,8 @@ pub struct SecurityEvent {
     pub user_id: Option<i64>,
     pub kind: String,
     pub ip: String,
+    /// The operator who acted, when it was not the user themself.
+    pub actor_id: Option<i64>,
 }
 
 #[derive(Insertable)]
@@ -72,6 +114,7 @@ struct NewSecurityEvent<'a> {
     user_id: Option<i64>,
     kind: &'a str,
     ip: &'a str,
+    actor_id: Option<i64>,
 }
 
 pub fn record(
@@ -81,10 +124,26 @@ pub fn record(
     ip: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    diesel::insert_into(security_events::table)
-        .values(NewSecurityEvent { occurred_at: now, user_id, kind: kind.as_str(), ip })
-        .execute(conn)
-        .map(|_| ())
+    insert(conn, NewSecurityEvent { occurred_at: now, user_id, kind: kind.as_str(), ip, actor_id: None })
+}
+
+/// An event an operator caused on someone's account or key (`user_id`).
+pub fn record_by_operator(
+    conn: &mut DbConnection,
+    kind: EventKind,
+    user_id: i64,
+    operator_id: Option<i64>,
+    ip: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    insert(
+        conn,
+        NewSecurityEvent { occurred_at: now, user_id: Some(user_id), kind: kind.as_str(), ip, actor_id: operator_id },
+    )
+}
+
+fn insert(conn: &mut DbConnection, event: NewSecurityEvent<'_>) -> QueryResult<()> {
+    diesel::insert_into(security_events::table).values(event).execute(conn).map(|_| ())
 }
 
 /// Events of one user, newest first (the account page and the tests read it).

@@ -1,4 +1,5 @@
-//! The command line: `tradebot [serve]`, `tradebot migrate`.
+//! The command line: `tradebot [serve]`, `migrate`, `admin grant|revoke EMAIL`,
+//! `keys generate|rotate`.
 
 use clap::{Parser, Subcommand};
 
@@ -23,11 +24,24 @@ enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Grant or revoke the operator role (the /admin pages) of an account.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
     /// Manage the encryption keys that seal stored exchange keys.
     Keys {
         #[command(subcommand)]
         action: KeysAction,
     },
+}
+
+#[derive(Subcommand)]
+enum AdminAction {
+    /// Make the account with this email an operator.
+    Grant { email: String },
+    /// Take the operator role away from the account with this email.
+    Revoke { email: String },
 }
 
 #[derive(Subcommand)]
@@ -69,8 +83,31 @@ pub async fn run() -> anyhow::Result<()> {
             let applied = migrate(&settings.database_url, &pool).await?;
             println!("{applied} migration(s) applied");
         }
+        Command::Admin { action } => set_operator_role(&settings, action).await?,
         Command::Keys { action: KeysAction::Generate { .. } } => unreachable!("handled before configuration"),
         Command::Keys { action: KeysAction::Rotate { batch } } => rotate_keys(&settings, batch.max(1)).await?,
+    }
+    Ok(())
+}
+
+async fn set_operator_role(settings: &Settings, action: AdminAction) -> anyhow::Result<()> {
+    let (email, admin) = match action {
+        AdminAction::Grant { email } => (email, true),
+        AdminAction::Revoke { email } => (email, false),
+    };
+    let pool = crate::db::build_pool(&settings.database_url, 1);
+    migrate(&settings.database_url, &pool).await?;
+    let shown = email.trim().to_lowercase();
+    let changed = actix_web::web::block(move || {
+        let mut conn = pool.get()?;
+        anyhow::Ok(crate::admin::roles::set_admin(&mut conn, &email, admin)?)
+    })
+    .await??;
+    match (admin, changed) {
+        (true, true) => println!("{shown} is now an operator"),
+        (true, false) => println!("{shown} was already an operator"),
+        (false, true) => println!("{shown} is no longer an operator"),
+        (false, false) => println!("{shown} was not an operator"),
     }
     Ok(())
 }

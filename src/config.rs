@@ -72,6 +72,9 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     pub rate_limits: RateLimits,
     pub mail: MailSettings,
+    /// A bearer token that opens `/metrics` from anywhere (`METRICS_TOKEN`);
+    /// without it, only loopback may scrape.
+    pub metrics_token: Option<SecretString>,
 }
 
 impl Settings {
@@ -165,6 +168,16 @@ impl Settings {
                 .collect::<anyhow::Result<_>>()?,
         };
 
+        let metrics_token = match get("METRICS_TOKEN") {
+            Some(token) if token.len() >= MIN_METRICS_TOKEN_BYTES && token.is_ascii() && !token.contains(' ') => {
+                Some(SecretString::from(token.to_owned()))
+            }
+            Some(_) => {
+                bail!("METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_BYTES} ASCII characters without spaces")
+            }
+            None => None,
+        };
+
         let rate_limits = RateLimits {
             login_per_ip_per_minute: parse_limit(get("LOGIN_RATE_PER_MINUTE"), "LOGIN_RATE_PER_MINUTE", 10)?,
             login_failures_per_email: parse_limit(get("LOGIN_FAILURES_PER_EMAIL"), "LOGIN_FAILURES_PER_EMAIL", 5)?,
@@ -223,6 +236,7 @@ impl Settings {
             trusted_proxies,
             rate_limits,
             mail,
+            metrics_token,
         })
     }
 
@@ -237,6 +251,8 @@ impl Settings {
     }
 }
 
+/// Long enough that guessing it is hopeless.
+const MIN_METRICS_TOKEN_BYTES: usize = 32;
 pub const MIN_SESSION_SECRET_BYTES: usize = 64;
 
 fn parse_number<T: std::str::FromStr>(value: Option<&str>, name: &str, default: T) -> anyhow::Result<T> {

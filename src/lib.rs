@@ -2,6 +2,7 @@
 //! parses the command line; tests build the real application from here.
 
 pub mod accounts;
+pub mod admin;
 pub mod audit;
 pub mod cli;
 pub mod clock;
@@ -11,6 +12,7 @@ pub mod errors;
 pub mod exchange;
 pub mod http;
 pub mod mail;
+pub mod metrics;
 pub mod pages;
 pub mod random;
 pub mod routes;

@@ -14,6 +14,8 @@ use crate::sessions::CurrentUser;
 #[derive(Default)]
 pub struct Layout {
     pub user_email: Option<String>,
+    /// Shows the link to the operator area.
+    pub is_operator: bool,
     pub csrf_token: String,
     pub notice: Option<Notice>,
 }
@@ -38,11 +40,16 @@ impl Notice {
 
 impl Layout {
     pub fn anonymous(csrf_token: String) -> Layout {
-        Layout { user_email: None, csrf_token, notice: None }
+        Layout { user_email: None, is_operator: false, csrf_token, notice: None }
     }
 
     pub fn for_user(current: &CurrentUser) -> Layout {
-        Layout { user_email: Some(current.user.email.clone()), csrf_token: current.csrf_token.clone(), notice: None }
+        Layout {
+            user_email: Some(current.user.email.clone()),
+            is_operator: current.user.is_admin,
+            csrf_token: current.csrf_token.clone(),
+            notice: None,
+        }
     }
 
     pub fn with_notice(mut self, notice: Option<Notice>) -> Layout {

@@ -15,8 +15,8 @@ use crate::db::{self, DatabaseUrl};
 use crate::http::{encoding, limits, request_log, security_headers, throttled};
 use crate::mail::sender::MailSender;
 use crate::mail::transport::MailTransport;
-use crate::routes::{api, health, html};
-use crate::sessions::{cookie, csrf};
+use crate::routes::{api, health, html, metrics};
+use crate::sessions::{cookie, csrf, operator};
 use crate::state::AppState;
 use crate::throttle::ip_limits::IpLimits;
 
@@ -115,10 +115,14 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings, limits: &IpLimits) 
     )
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
+    .route("/metrics", web::get().to(metrics::scrape))
     .route("/static/app.css", web::get().to(health::stylesheet))
     .service(
         web::scope("")
             .wrap(from_fn(csrf::require_csrf_token))
+            // Before the CSRF check, so that nothing under /admin answers a
+            // non-operator differently from a missing page.
+            .wrap(from_fn(operator::admit_operators_only))
             .wrap(from_fn(cookie::note_remember_me))
             .wrap(cookie::session_middleware(settings))
             .wrap(from_fn(cookie::make_remember_me_cookie_persistent))
@@ -159,6 +163,16 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings, limits: &IpLimits) 
             .route("/account/password", web::post().to(html::account::change_password_submit))
             .route("/account/sessions/{id}/revoke", web::post().to(html::account::revoke))
             .route("/account/delete", web::post().to(html::account::delete))
+            .service(
+                web::scope("/admin")
+                    .route("/keys", web::get().to(html::admin::keys::list))
+                    .route("/keys/{id}/revoke", web::post().to(html::admin::keys::revoke))
+                    .route("/users", web::get().to(html::admin::users::list))
+                    .route("/users/{id}/deactivate", web::post().to(html::admin::users::deactivate))
+                    .route("/users/{id}/activate", web::post().to(html::admin::users::activate))
+                    .route("/events", web::get().to(html::admin::events::list))
+                    .default_service(web::to(html::not_found)),
+            )
             .default_service(web::to(html::not_found)),
     );
 }

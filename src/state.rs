@@ -1,4 +1,5 @@
-//! What every handler shares: settings, the pool, the JWT keys, the hasher.
+//! What every handler shares: settings, the pool, the JWT keys, the hasher,
+//! the metrics.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use crate::accounts::hashing::PasswordHasher;
 use crate::config::Settings;
 use crate::db::Pool;
 use crate::exchange::ExchangeClient;
+use crate::metrics::Metrics;
 use crate::sessions::jwt::JwtKeys;
 
 pub struct AppState {
@@ -18,6 +20,7 @@ pub struct AppState {
     pub exchange: ExchangeClient,
     /// Wakes the outbox sender when a mail was queued.
     pub mail_wakeup: Arc<Notify>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -27,6 +30,7 @@ impl AppState {
             hasher: PasswordHasher::new(settings.bcrypt_cost)?,
             exchange: ExchangeClient::new(&settings.exchange_base_url, settings.exchange_timeout)?,
             mail_wakeup: Arc::new(Notify::new()),
+            metrics: Arc::new(Metrics::new()),
             settings,
             pool,
         })

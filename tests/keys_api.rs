@@ -6,34 +6,14 @@ mod common;
 
 use std::collections::BTreeSet;
 
+use common::keys::{masked, realistic_key};
 use common::*;
 use diesel::prelude::*;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use tradebot::db::schema::{api_keys, users};
 
-const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
 // ---- helpers -------------------------------------------------------------
-
-/// A realistic 64-character alphanumeric Binance key or secret, the same for
-/// the same seed and different for different seeds.
-fn realistic_key(seed: &str) -> String {
-    let mut state =
-        seed.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
-    (0..64)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ALPHABET[(state % ALPHABET.len() as u64) as usize] as char
-        })
-        .collect()
-}
-
-fn masked(api_key: &str) -> String {
-    format!("{}…{}", &api_key[..4], &api_key[api_key.len() - 4..])
-}
 
 /// A registered user's bearer token (their address verified, so they may store keys).
 async fn token_for(app: &TestApp, email: &str) -> String {

@@ -7,6 +7,7 @@ mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use common::keys::{masked, realistic_key};
 use common::*;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
@@ -19,28 +20,7 @@ use tradebot::db::schema::{api_keys, users};
 use tradebot::startup::Application;
 use tradebot::vault::sealing::Field;
 
-const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
 // ---- helpers -------------------------------------------------------------
-
-/// A realistic 64-character alphanumeric Binance key or secret, the same for
-/// the same seed and different for different seeds.
-fn realistic_key(seed: &str) -> String {
-    let mut state =
-        seed.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
-    (0..64)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ALPHABET[(state % ALPHABET.len() as u64) as usize] as char
-        })
-        .collect()
-}
-
-fn masked(api_key: &str) -> String {
-    format!("{}…{}", &api_key[..4], &api_key[api_key.len() - 4..])
-}
 
 async fn add_on_page(app: &TestApp, client: &Client, label: &str, api_key: &str, secret: &str) -> Response {
     app.submit(client, "/keys", "/keys", &[("label", label), ("api_key", api_key), ("secret_key", secret)]).await

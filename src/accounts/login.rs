@@ -9,6 +9,7 @@ use super::password_policy::normalize;
 use super::users::User;
 use crate::audit::{self, EventKind};
 use crate::errors::Error;
+use crate::metrics::LoginFailure;
 use crate::sessions::jwt::{self, Claims};
 use crate::sessions::records::{NewSessionRecord, SessionRecord};
 use crate::state::AppState;
@@ -35,12 +36,14 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<LoggedIn, 
     let counter_key = Counter::FailedLogins.key(&email_key);
     let limits = state.settings.rate_limits.clone();
     let (email, key, ip) = (email_key, counter_key.clone(), attempt.ip.clone());
+    let metrics = state.metrics.clone();
     let user = db::run(&state.pool, move |conn| {
         let now = clock::now();
         let reservation =
             counters::reserve(conn, &key, limits.login_failures_per_email, limits.login_failure_window, now)?;
         let user = User::find_by_email(conn, &email)?;
         if let Reservation::Refused { retry_after } = reservation {
+            metrics.login_failed(LoginFailure::Throttled);
             audit::record(conn, EventKind::LoginThrottled, user.map(|u| u.id), &ip, now)?;
             return Err(Error::TooManyAttempts { retry_after });
         }
@@ -59,6 +62,7 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<LoggedIn, 
             Ok(audit::record(conn, EventKind::LoginFailed, known_user_id, &ip, clock::now())?)
         })
         .await?;
+        state.metrics.login_failed(LoginFailure::WrongCredentials);
         return Err(Error::InvalidCredentials);
     };
 
@@ -67,11 +71,13 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<LoggedIn, 
     let user_agent = attempt.user_agent;
     let remember_me = attempt.remember_me;
     let user_id = user.id;
+    let metrics = state.metrics.clone();
     let session = db::run(&state.pool, move |conn| {
         counters::release(conn, &key)?;
         let now = clock::now();
         if !user.is_active {
             audit::record(conn, EventKind::LoginFailed, Some(user_id), &ip, now)?;
+            metrics.login_failed(LoginFailure::Deactivated);
             return Err(Error::AccountInactive);
         }
         let session_id = crate::random::token::<16>();

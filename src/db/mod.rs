@@ -6,7 +6,7 @@ mod connection;
 mod migrations;
 pub mod schema;
 
-pub use connection::{DatabaseUrl, DbConnection, Manager, Pool, PooledConnection, build_pool};
+pub use connection::{DatabaseUrl, DbConnection, Manager, MultiBackend, Pool, PooledConnection, build_pool};
 pub use migrations::{revert_all_migrations, run_pending_migrations};
 
 use crate::errors::Error;

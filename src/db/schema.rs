@@ -48,6 +48,7 @@ diesel::table! {
         user_id -> Nullable<BigInt>,
         kind -> Text,
         ip -> Text,
+        actor_id -> Nullable<BigInt>,
     }
 }
 

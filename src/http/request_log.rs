@@ -1,6 +1,7 @@
 //! One log line per request, inside a span that carries a fresh request id,
 //! which is also sent back as `X-Request-Id`. Only the path is logged, never
-//! the query string (it can hold a token) nor any header or body.
+//! the query string (it can hold a token) nor any header or body. The same
+//! place counts the request and its latency for `/metrics`, by route pattern.
 
 use std::time::Instant;
 
@@ -8,7 +9,10 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::web;
 use tracing::Instrument;
+
+use crate::state::AppState;
 
 pub async fn log_request(
     req: ServiceRequest,
@@ -16,10 +20,20 @@ pub async fn log_request(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.path());
+    let metrics = req.app_data::<web::Data<AppState>>().map(|state| state.metrics.clone());
+    let method = req.method().clone();
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
     let _entered = span.enter();
+    if let Some(metrics) = &metrics {
+        let (route, status) = match &result {
+            Ok(res) => (res.request().match_pattern(), res.status().as_u16()),
+            Err(e) => (None, e.as_response_error().status_code().as_u16()),
+        };
+        metrics.observe_request(&method, route.as_deref(), status, elapsed);
+    }
     match result {
         Ok(mut res) => {
             let status = res.status().as_u16();

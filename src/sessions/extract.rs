@@ -47,13 +47,13 @@ fn next_after_login(req: &HttpRequest) -> Option<String> {
         .flatten()
 }
 
-enum PageAuth {
+pub(super) enum PageAuth {
     Anonymous,
     Ended,
     LoggedIn(Box<Authenticated>, Session),
 }
 
-async fn page_auth(req: &HttpRequest) -> Result<PageAuth, Error> {
+pub(super) async fn page_auth(req: &HttpRequest) -> Result<PageAuth, Error> {
     let session = req.get_session();
     let Some(token) = session.get::<String>(TOKEN_KEY).ok().flatten() else {
         return Ok(PageAuth::Anonymous);
@@ -68,7 +68,7 @@ async fn page_auth(req: &HttpRequest) -> Result<PageAuth, Error> {
     }
 }
 
-fn current_user(auth: Box<Authenticated>, session: &Session) -> CurrentUser {
+pub(super) fn current_user(auth: Box<Authenticated>, session: &Session) -> CurrentUser {
     CurrentUser { user: auth.user, session_id: auth.session.id, csrf_token: csrf::token(session) }
 }
 

@@ -7,6 +7,8 @@ pub mod cookie;
 pub mod csrf;
 pub mod extract;
 pub mod jwt;
+pub mod operator;
 pub mod records;
 
 pub use extract::{ApiUser, CurrentUser, OptionalUser};
+pub use operator::Operator;

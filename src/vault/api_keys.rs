@@ -120,7 +120,7 @@ pub fn hint_of(api_key: &str) -> String {
     format!("{head}{tail}")
 }
 
-fn masked_hint(hint: &str) -> String {
+pub fn masked_hint(hint: &str) -> String {
     let (head, tail) = hint.split_at(hint.len().min(4));
     format!("{head}…{tail}")
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fake_exchange;
+pub mod keys;
 pub mod smtp;
 
 use std::collections::HashMap;
@@ -274,6 +275,24 @@ impl TestApp {
         assert_redirect_to(&self.register(&client, email, PASSWORD).await, "/login");
         assert_redirect_to(&self.login(&client, email, PASSWORD, false).await, "/keys");
         client
+    }
+
+    /// A logged-in operator: a verified user given the role as
+    /// `tradebot admin grant EMAIL` gives it.
+    pub async fn operator(&self, email: &str) -> Client {
+        let client = self.logged_in_user(email).await;
+        let changed = self.with_conn(|conn| tradebot::admin::roles::set_admin(conn, email, true).expect("grant"));
+        assert!(changed, "{email} was already an operator");
+        client
+    }
+
+    /// The id of the account with this email.
+    pub fn user_id(&self, email: &str) -> i64 {
+        use diesel::prelude::*;
+        use tradebot::db::schema::users;
+        let email = email.trim().to_lowercase();
+        self.with_conn(|conn| users::table.filter(users::email.eq(&email)).select(users::id).first(conn))
+            .unwrap_or_else(|e| panic!("no user {email}: {e}"))
     }
 
     pub fn mark_email_verified(&self, email: &str) {

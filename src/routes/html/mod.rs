@@ -1,6 +1,7 @@
 //! The server-rendered pages, one module per area.
 
 pub mod account;
+pub mod admin;
 pub mod home;
 pub mod keys;
 pub mod login;
