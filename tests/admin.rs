@@ -185,14 +185,26 @@ on_both_backends! {
         let ended_token = app.csrf_token(&ended, "/keys").await;
         assert_redirect_to(&app.submit(&ended, "/keys", "/logout", &[]).await, "/login");
 
-        let visitors =
-            [("anonymous", &anonymous, anonymous_token), ("a user", &owner, owner_token), ("a logged-out user", &ended, ended_token)];
+        let visitors = [
+            ("anonymous", &anonymous, anonymous_token),
+            ("a user", &owner, owner_token),
+            ("a logged-out user", &ended, ended_token),
+        ];
         for (who, client, token) in visitors {
             for (method, path) in admin_routes(key_id, owner_id) {
                 for with_token in [Some(token.as_str()), None] {
                     let response = send(&app, client, method, &path, with_token).await;
-                    assert_eq!(response.status(), StatusCode::NOT_FOUND, "{who}: {method} {path} (token: {})", with_token.is_some());
-                    assert_eq!(response.text().await.unwrap(), missing_page, "{who}: {method} {path} reads differently from a missing page");
+                    assert_eq!(
+                        response.status(),
+                        StatusCode::NOT_FOUND,
+                        "{who}: {method} {path} (token: {})",
+                        with_token.is_some()
+                    );
+                    assert_eq!(
+                        response.text().await.unwrap(),
+                        missing_page,
+                        "{who}: {method} {path} reads differently from a missing page"
+                    );
                 }
             }
         }
@@ -202,7 +214,8 @@ on_both_backends! {
 
         // The same routes open for an operator: the 404s above came from the check.
         let operator = app.operator(OPERATOR).await;
-        for path in ["/admin/keys", "/admin/keys?status=valid&page=2", "/admin/users", "/admin/events", "/%61dmin/keys"] {
+        for path in ["/admin/keys", "/admin/keys?status=valid&page=2", "/admin/users", "/admin/events", "/%61dmin/keys"]
+        {
             assert_eq!(app.get(&operator, path).await.status(), StatusCode::OK, "operator: GET {path}");
         }
         assert_eq!(app.get(&operator, "/admin/no-such-page").await.status(), StatusCode::NOT_FOUND);
@@ -254,7 +267,10 @@ on_both_backends! {
             let forms = scraper::Selector::parse("form[method=post]").unwrap();
             let hidden = scraper::Selector::parse("input[type=hidden][name=csrf_token]").unwrap();
             for form in doc.select(&forms) {
-                let field = form.select(&hidden).next().unwrap_or_else(|| panic!("{path}: a form without its token: {}", form.html()));
+                let field = form
+                    .select(&hidden)
+                    .next()
+                    .unwrap_or_else(|| panic!("{path}: a form without its token: {}", form.html()));
                 assert_eq!(field.value().attr("value"), Some(token.as_str()), "{path}");
             }
         }
@@ -284,7 +300,11 @@ on_both_backends! {
         let alice = user_with_keys(&app, "alice@example.com", &["Grid bot"]).await;
         user_with_keys(&app, "bob@example.com", &["DCA"]).await;
         let alice_key = realistic_key("alice@example.com/Grid bot");
-        exchange.add_account(&alice_key, &realistic_key("alice@example.com/Grid bot/secret"), Restrictions::read_and_trade());
+        exchange.add_account(
+            &alice_key,
+            &realistic_key("alice@example.com/Grid bot/secret"),
+            Restrictions::read_and_trade(),
+        );
         let alice_id = key_ids_of(&app, app.user_id("alice@example.com"))[0];
         assert_redirect_to(&app.submit(&alice, "/keys", &format!("/keys/{alice_id}/verify"), &[]).await, "/keys");
         let operator = app.operator(OPERATOR).await;
@@ -295,13 +315,27 @@ on_both_backends! {
         assert_eq!(rows.len(), 2, "{rows:?}");
         let bob_key = realistic_key("bob@example.com/DCA");
         // Newest first: bob's key was added after alice's.
-        assert_eq!(rows[0][..5], ["bob@example.com".to_owned(), "DCA".into(), masked(&bob_key), "Not checked yet".into(), rows[0][4].clone()]);
+        assert_eq!(
+            rows[0][..5],
+            [
+                "bob@example.com".to_owned(),
+                "DCA".into(),
+                masked(&bob_key),
+                "Not checked yet".into(),
+                rows[0][4].clone()
+            ]
+        );
         assert!(rows[0][4].starts_with(&today), "created date: {:?}", rows[0]);
         assert_eq!(rows[0][5], "never", "bob's key was never checked");
-        assert_eq!(rows[1][..4], ["alice@example.com".to_owned(), "Grid bot".into(), masked(&alice_key), "Valid".into()]);
+        assert_eq!(
+            rows[1][..4],
+            ["alice@example.com".to_owned(), "Grid bot".into(), masked(&alice_key), "Valid".into()]
+        );
         assert!(rows[1][5].starts_with(&today), "alice's key shows when it was checked: {:?}", rows[1]);
         for (email, label) in [("alice@example.com", "Grid bot"), ("bob@example.com", "DCA")] {
-            for secret in [realistic_key(&format!("{email}/{label}")), realistic_key(&format!("{email}/{label}/secret"))] {
+            for secret in
+                [realistic_key(&format!("{email}/{label}")), realistic_key(&format!("{email}/{label}/secret"))]
+            {
                 assert!(!html.contains(&secret[4..60]), "the operators' page shows a stored key or secret");
             }
         }
@@ -404,7 +438,8 @@ on_both_backends! {
         assert_redirect_to(&locked_app.login(&operator, OPERATOR, PASSWORD, false).await, "/keys");
         let rows = table_rows(&page(&locked_app, &operator, "/admin/keys").await);
         let shown: Vec<&str> = rows.iter().map(|r| r[2].as_str()).collect();
-        let expected = [masked(&realistic_key("alice@example.com/two")), masked(&realistic_key("alice@example.com/one"))];
+        let expected =
+            [masked(&realistic_key("alice@example.com/two")), masked(&realistic_key("alice@example.com/one"))];
         assert_eq!(shown, expected);
         // Opening is what this keyring cannot do: the owner's check says so.
         let alice = browser();
@@ -429,7 +464,8 @@ on_both_backends! {
         let listing = page(&app, &operator, "/admin/keys?q=owner").await;
         assert!(form_actions(&listing).contains(&format!("/admin/keys/{key_id}/revoke")));
         let revoke = format!("/admin/keys/{key_id}/revoke");
-        let response = app.submit(&operator, "/admin/keys?q=owner", &revoke, &[("return_to", "/admin/keys?q=owner")]).await;
+        let response =
+            app.submit(&operator, "/admin/keys?q=owner", &revoke, &[("return_to", "/admin/keys?q=owner")]).await;
         assert_redirect_to(&response, "/admin/keys?q=owner");
         assert_eq!(key_status(&app, key_id), "revoked");
         let after = page(&app, &operator, "/admin/keys?q=owner").await;
@@ -441,7 +477,10 @@ on_both_backends! {
         let keys = page(&app, &owner, "/keys").await;
         assert!(keys.contains("badge-revoked") && keys.contains(">Revoked<"), "{keys}");
         assert!(!form_actions(&keys).contains(&format!("/keys/{key_id}/verify")));
-        assert_ne!(app.submit(&owner, "/keys", &format!("/keys/{key_id}/verify"), &[]).await.status(), StatusCode::SEE_OTHER);
+        assert_ne!(
+            app.submit(&owner, "/keys", &format!("/keys/{key_id}/verify"), &[]).await.status(),
+            StatusCode::SEE_OTHER
+        );
         assert_eq!(key_status(&app, key_id), "revoked");
 
         // One audit event, about the owner, naming the operator; shown in the log.
@@ -449,7 +488,10 @@ on_both_backends! {
         assert_eq!(revoked, [(Some(owner_id), "key_revoked".to_owned(), Some(operator_id))]);
         let log = table_rows(&page(&app, &operator, "/admin/events?kind=key_revoked").await);
         assert_eq!(log.len(), 1);
-        assert_eq!((log[0][1].as_str(), log[0][2].as_str(), log[0][4].as_str()), ("owner@example.com", "key_revoked", OPERATOR));
+        assert_eq!(
+            (log[0][1].as_str(), log[0][2].as_str(), log[0][4].as_str()),
+            ("owner@example.com", "key_revoked", OPERATOR)
+        );
 
         // Again: nothing new happens. Elsewhere: a 404, and no redirect off-site.
         let again = app.submit(&operator, "/admin/keys", &revoke, &[("return_to", "https://evil.example/")]).await;
@@ -457,7 +499,11 @@ on_both_backends! {
         assert!(notice(&page(&app, &operator, "/admin/keys").await).unwrap().contains("already revoked"));
         assert_eq!(events(&app).iter().filter(|(_, kind, _)| kind == "key_revoked").count(), 1);
         for missing in ["/admin/keys/999999/revoke", "/admin/keys/abc/revoke"] {
-            assert_eq!(app.submit(&operator, "/admin/keys", missing, &[]).await.status(), StatusCode::NOT_FOUND, "{missing}");
+            assert_eq!(
+                app.submit(&operator, "/admin/keys", missing, &[]).await.status(),
+                StatusCode::NOT_FOUND,
+                "{missing}"
+            );
         }
     }
 }
@@ -490,7 +536,12 @@ on_both_backends! {
         let html = page(&app, &operator, "/admin/users").await;
         let alice_keys = link_named(&html, "2 keys of alice@example.com").unwrap();
         assert_eq!(table_rows(&page(&app, &operator, &alice_keys).await).len(), 2, "the key count links to those keys");
-        for bad in ["/admin/users?verified=maybe", "/admin/users?status=gone", "/admin/users?page=-3", "/admin/users?sort=email"] {
+        for bad in [
+            "/admin/users?verified=maybe",
+            "/admin/users?status=gone",
+            "/admin/users?page=-3",
+            "/admin/users?sort=email",
+        ] {
             assert_eq!(app.get(&operator, bad).await.status(), StatusCode::BAD_REQUEST, "{bad}");
         }
     }
@@ -528,11 +579,11 @@ on_both_backends! {
     async fn deactivating_ends_the_users_sessions_at_once_and_refuses_login_until_activated(backend) {
         let app = spawn_app(backend).await;
         let bob = app.logged_in_user("bob@example.com").await;
-        let api_token = app.api_login("bob@example.com", PASSWORD).await.json::<serde_json::Value>().await.unwrap()
-            ["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let api_token =
+            app.api_login("bob@example.com", PASSWORD).await.json::<serde_json::Value>().await.unwrap()["access_token"]
+                .as_str()
+                .unwrap()
+                .to_owned();
         let bob_id = app.user_id("bob@example.com");
         let operator = app.operator(OPERATOR).await;
         let operator_id = app.user_id(OPERATOR);
@@ -582,7 +633,10 @@ on_both_backends! {
         let operator = app.operator(OPERATOR).await;
         let own_id = app.user_id(OPERATOR);
         let listing = page(&app, &operator, "/admin/users").await;
-        assert!(!form_actions(&listing).contains(&format!("/admin/users/{own_id}/deactivate")), "no button for oneself");
+        assert!(
+            !form_actions(&listing).contains(&format!("/admin/users/{own_id}/deactivate")),
+            "no button for oneself"
+        );
 
         let response = app.submit(&operator, "/admin/users", &format!("/admin/users/{own_id}/deactivate"), &[]).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
@@ -617,14 +671,22 @@ on_both_backends! {
 
         let alices = table_rows(&page(&app, &operator, "/admin/events?user=Alice@Example.com").await);
         assert!(alices.iter().all(|r| r[1] == "alice@example.com"), "{alices:?}");
-        assert_eq!(alices.iter().map(|r| r[2].as_str()).collect::<Vec<_>>(), ["login_failed", "login_failed", "login_failed", "login_ok", "register"]);
+        assert_eq!(
+            alices.iter().map(|r| r[2].as_str()).collect::<Vec<_>>(),
+            ["login_failed", "login_failed", "login_failed", "login_ok", "register"]
+        );
         assert_eq!(table_rows(&page(&app, &operator, &format!("/admin/events?user={alice_id}")).await), alices);
         let failed = table_rows(&page(&app, &operator, "/admin/events?kind=login_failed").await);
         assert_eq!(failed.len(), 3);
         let nobody = page(&app, &operator, "/admin/events?user=nobody@example.com").await;
         assert!(table_rows(&nobody).is_empty());
         assert!(notice(&nobody).unwrap().contains("No account has that email"));
-        for bad in ["/admin/events?kind=bogus", "/admin/events?user=not%20an%20email", "/admin/events?page=0", "/admin/events?x=1"] {
+        for bad in [
+            "/admin/events?kind=bogus",
+            "/admin/events?user=not%20an%20email",
+            "/admin/events?page=0",
+            "/admin/events?x=1",
+        ] {
             assert_eq!(app.get(&operator, bad).await.status(), StatusCode::BAD_REQUEST, "{bad}");
         }
 
@@ -632,8 +694,14 @@ on_both_backends! {
         let base = tradebot::clock::now() + Duration::seconds(5);
         app.with_conn(|conn| {
             for i in 0..60 {
-                tradebot::audit::record(conn, tradebot::audit::EventKind::Logout, Some(alice_id), "192.0.2.1", base + Duration::seconds(i))
-                    .unwrap();
+                tradebot::audit::record(
+                    conn,
+                    tradebot::audit::EventKind::Logout,
+                    Some(alice_id),
+                    "192.0.2.1",
+                    base + Duration::seconds(i),
+                )
+                .unwrap();
             }
         });
         let first = page(&app, &operator, &format!("/admin/events?user={alice_id}")).await;
@@ -644,6 +712,9 @@ on_both_backends! {
         assert_eq!(rest.len(), 15, "{rest:?}");
         assert_eq!(rest[..10], ["logout"; 10]);
         assert_eq!(link_named(&older, "Next ›"), None);
-        assert_eq!(link_named(&older, "‹ Previous").as_deref(), Some(format!("/admin/events?user={alice_id}").as_str()));
+        assert_eq!(
+            link_named(&older, "‹ Previous").as_deref(),
+            Some(format!("/admin/events?user={alice_id}").as_str())
+        );
     }
 }

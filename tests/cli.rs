@@ -603,6 +603,103 @@ on_both_backends! {
     }
 }
 
+/// The request id the server sent back for one plain GET.
+async fn request_id_of_get(server: &Server, path: &str) -> String {
+    let answer = plain_get(server, path).await;
+    assert_eq!(answer.status, StatusCode::OK, "GET {path}");
+    answer.headers.get("x-request-id").expect("X-Request-Id").to_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_logs_are_json_lines_and_the_request_line_carries_the_id_sent_as_x_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let vars = production_vars(dir.path(), port);
+    let mut server = Server::start(dir.path(), port, &as_refs(&vars)).await;
+    let id = request_id_of_get(&server, "/login").await;
+    let log = server.stop();
+
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}")))
+        .collect();
+    assert!(!lines.is_empty(), "production wrote no log");
+    let request_line = lines
+        .iter()
+        .find(|line| line["fields"]["message"] == "request" && line["span"]["request_id"] == id.as_str())
+        .unwrap_or_else(|| panic!("no request line with request_id {id}:\n{log}"));
+    assert_eq!(request_line["span"]["path"], "/login");
+    assert_eq!(request_line["span"]["method"], "GET");
+    assert_eq!(request_line["fields"]["status"], 200);
+    assert!(request_line["level"] == "INFO" && request_line["timestamp"].is_string(), "{request_line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn development_logs_are_human_readable_lines_with_the_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let database = format!("sqlite://{}", dir.path().join("development.db").display());
+    let data_dir = dir.path().join("data").display().to_string();
+    let mut server = Server::start(dir.path(), port, &development_vars(&bind, &database, &data_dir)).await;
+    let id = request_id_of_get(&server, "/login").await;
+    let log = server.stop();
+
+    let line = log
+        .lines()
+        .find(|line| line.contains(&format!("request_id={id}")))
+        .unwrap_or_else(|| panic!("no line names request_id={id}:\n{log}"));
+    assert!(serde_json::from_str::<serde_json::Value>(line).is_err(), "development logs JSON: {line}");
+    assert!(line.contains("INFO") && line.contains("path=/login") && line.contains("status=200"), "{line}");
+}
+
+// Operator roles from the command line.
+
+on_both_backends! {
+    async fn admin_grant_and_revoke_change_who_sees_the_operator_pages_and_refuse_unknown_emails(backend) {
+        let app = spawn_app(backend).await;
+        let client = app.logged_in_user("ops@example.com").await;
+        assert_eq!(app.get(&client, "/admin/keys").await.status(), StatusCode::NOT_FOUND);
+        let data_dir = app.db.dir.path().join("data").display().to_string();
+        let vars = [("DATABASE_URL", app.db.url.as_str()), ("DATA_DIR", data_dir.as_str())];
+        let run = |args: &[&str]| run_to_exit(app.db.dir.path(), args, &vars);
+
+        let granted = run(&["admin", "grant", " Ops@Example.com "]);
+        assert!(granted.status.success(), "{}", granted.stderr);
+        assert_eq!(granted.stdout.trim(), "ops@example.com is now an operator");
+        assert_eq!(app.get(&client, "/admin/keys").await.status(), StatusCode::OK);
+        assert_eq!(
+            run(&["admin", "grant", "ops@example.com"]).stdout.trim(),
+            "ops@example.com was already an operator"
+        );
+
+        let revoked = run(&["admin", "revoke", "ops@example.com"]);
+        assert!(revoked.status.success(), "{}", revoked.stderr);
+        assert_eq!(revoked.stdout.trim(), "ops@example.com is no longer an operator");
+        assert_eq!(app.get(&client, "/admin/keys").await.status(), StatusCode::NOT_FOUND);
+
+        let unknown = run(&["admin", "grant", "nobody@example.com"]);
+        assert!(!unknown.status.success());
+        assert!(
+            unknown.stderr.contains("there is no account with the email address nobody@example.com"),
+            "{}",
+            unknown.stderr
+        );
+        let malformed = run(&["admin", "revoke", "not-an-email"]);
+        assert!(!malformed.status.success());
+        assert!(malformed.stderr.contains("email address"), "{}", malformed.stderr);
+        let missing = run(&["admin", "grant"]);
+        assert!(!missing.status.success() && missing.stderr.contains("EMAIL"), "{}", missing.stderr);
+        let help = run(&["admin", "--help"]);
+        assert!(
+            help.status.success() && help.stdout.contains("grant") && help.stdout.contains("revoke"),
+            "{}",
+            help.stdout
+        );
+    }
+}
+
 /// Whether `line` holds `path` as a whole path (`/account`, not only `/account/password`).
 fn names_path(line: &str, path: &str) -> bool {
     line.match_indices(path).any(|(at, _)| {
