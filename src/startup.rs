@@ -165,6 +165,8 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings, limits: &IpLimits) 
             .route("/account/delete", web::post().to(html::account::delete))
             .service(
                 web::scope("/admin")
+                    .route("", web::get().to(html::admin::home))
+                    .route("/", web::get().to(html::admin::home))
                     .route("/keys", web::get().to(html::admin::keys::list))
                     .route("/keys/{id}/revoke", web::post().to(html::admin::keys::revoke))
                     .route("/users", web::get().to(html::admin::users::list))

@@ -219,6 +219,9 @@ on_both_backends! {
             assert_eq!(app.get(&operator, path).await.status(), StatusCode::OK, "operator: GET {path}");
         }
         assert_eq!(app.get(&operator, "/admin/no-such-page").await.status(), StatusCode::NOT_FOUND);
+        for home in ["/admin", "/admin/"] {
+            assert_redirect_to(&app.get(&operator, home).await, "/admin/keys");
+        }
     }
 }
 

@@ -64,7 +64,7 @@ struct EventsPage {
     nav: AdminNav,
     user: String,
     kind: String,
-    kinds: Vec<&'static str>,
+    kinds: Vec<(&'static str, &'static str)>,
     events: Vec<EventView>,
     pager: Pager,
 }
@@ -129,7 +129,7 @@ pub async fn list(
         pager: Pager::without_total(LISTING, &kept, page, has_older),
         user,
         kind,
-        kinds: EventKind::ALL.into_iter().map(EventKind::as_str).collect(),
+        kinds: EventKind::ALL.into_iter().map(|k| (k.as_str(), k.as_str())).collect(),
         events: rows.into_iter().map(EventView::from).collect(),
     };
     Ok(render(StatusCode::OK, &page))

@@ -77,7 +77,6 @@ struct KeysPage {
     statuses: Vec<(&'static str, &'static str)>,
     keys: Vec<KeyView>,
     pager: Pager,
-    here: String,
 }
 
 pub async fn list(
@@ -100,7 +99,6 @@ pub async fn list(
     let status = query.status.unwrap_or_default().trim().to_owned();
     let kept = [("q", q.clone()), ("status", status.clone())];
     let pager = Pager::for_total(LISTING, &kept, &listing);
-    let here = Pager::here(LISTING, &kept, listing.page.get());
     let page = KeysPage {
         layout: Layout::for_user(&operator.0).with_notice(super::super::take_notice(&session)),
         nav: AdminNav { current: "keys" },
@@ -111,7 +109,7 @@ pub async fn list(
                 status: s.as_str(),
                 label: s.label(),
                 count,
-                href: Pager::here(LISTING, &[("status", s.as_str().to_owned())], 1),
+                href: Pager::first_page(LISTING, &[("status", s.as_str().to_owned())]),
             })
             .collect(),
         matching: listing.total,
@@ -120,7 +118,6 @@ pub async fn list(
         statuses: KeyStatus::ALL.into_iter().map(|s| (s.as_str(), s.label())).collect(),
         keys: listing.rows.into_iter().map(KeyView::from).collect(),
         pager,
-        here,
     };
     Ok(render(StatusCode::OK, &page))
 }

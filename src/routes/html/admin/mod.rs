@@ -6,10 +6,18 @@ pub mod events;
 pub mod keys;
 pub mod users;
 
+use actix_web::HttpResponse;
 use chrono::NaiveDateTime;
 use serde::Deserialize;
 
 use crate::admin::paging::{PageNumber, Paged};
+use crate::pages::see_other;
+use crate::sessions::Operator;
+
+/// `/admin` → the key list, the area's first page.
+pub async fn home(_operator: Operator) -> HttpResponse {
+    see_other("/admin/keys")
+}
 
 const TIME_FORMAT: &str = "%Y-%m-%d %H:%M";
 
@@ -29,6 +37,9 @@ impl AdminNav {
     }
 }
 
+/// The choices of a yes/no filter.
+const YES_NO: [(&str, &str); 2] = [("yes", "Yes"), ("no", "No")];
+
 /// A listing's page links, each keeping the listing's filters.
 pub struct Pager {
     pub page: i64,
@@ -38,6 +49,8 @@ pub struct Pager {
     pub prev_href: Option<String>,
     pub next_href: Option<String>,
     pub last_href: Option<String>,
+    /// This very page, where an action pressed on it comes back to.
+    pub here: String,
 }
 
 impl Pager {
@@ -62,6 +75,7 @@ impl Pager {
             prev_href: (page > 1).then(|| link(page - 1)).flatten(),
             next_href: has_next.then(|| link(page + 1)).flatten(),
             last_href: last.filter(|&l| l > page + 1).and_then(link),
+            here: Pager::href(base, filters, page),
         }
     }
 
@@ -74,9 +88,9 @@ impl Pager {
         Pager::new(base, filters, page.get(), None, has_next)
     }
 
-    /// The address of this very page, where an action on it comes back to.
-    pub fn here(base: &str, filters: &[(&str, String)], page: i64) -> String {
-        Pager::href(base, filters, page)
+    /// The first page of `base` with these filters.
+    pub fn first_page(base: &str, filters: &[(&str, String)]) -> String {
+        Pager::href(base, filters, 1)
     }
 }
 

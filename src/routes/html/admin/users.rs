@@ -53,8 +53,9 @@ struct UsersPage {
     admin: String,
     matching: i64,
     users: Vec<UserView>,
+    account_states: [(&'static str, &'static str); 2],
+    yes_no: [(&'static str, &'static str); 2],
     pager: Pager,
-    here: String,
 }
 
 fn account_state(raw: Option<&str>) -> Result<Option<bool>, crate::errors::Error> {
@@ -86,11 +87,10 @@ pub async fn list(
         (trimmed(query.q), trimmed(query.status), trimmed(query.verified), trimmed(query.admin));
     let kept = [("q", q.clone()), ("status", status.clone()), ("verified", verified.clone()), ("admin", admin.clone())];
     let pager = Pager::for_total(LISTING, &kept, &listing);
-    let here = Pager::here(LISTING, &kept, listing.page.get());
     let operator_id = operator.0.user.id;
     let to_view = |u: UserListRow| UserView {
         is_self: u.id == operator_id,
-        keys_href: Pager::here("/admin/keys", &[("q", u.email.clone())], 1),
+        keys_href: Pager::first_page("/admin/keys", &[("q", u.email.clone())]),
         id: u.id,
         email: u.email,
         is_active: u.is_active,
@@ -107,8 +107,9 @@ pub async fn list(
         verified,
         admin,
         matching: listing.total,
+        account_states: [("active", "Active"), ("deactivated", "Deactivated")],
+        yes_no: super::YES_NO,
         pager,
-        here,
         users: listing.rows.into_iter().map(to_view).collect(),
     };
     Ok(render(StatusCode::OK, &page))
