@@ -67,8 +67,19 @@ fn matching(filter: &KeyFilter) -> api_keys::BoxedQuery<'static, MultiBackend> {
     query
 }
 
-pub fn list(conn: &mut DbConnection, filter: &KeyFilter, page: PageNumber) -> QueryResult<Paged<KeyListRow>> {
-    let total: i64 = matching(filter).count().get_result(conn)?;
+/// One page of keys. `counts` (from [`counts_by_status`]) gives the total
+/// without another count over the table unless an email search narrows it.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &KeyFilter,
+    page: PageNumber,
+    counts: &[(KeyStatus, i64)],
+) -> QueryResult<Paged<KeyListRow>> {
+    let total: i64 = match (&filter.owner_email_like, filter.status) {
+        (Some(_), _) => matching(filter).count().get_result(conn)?,
+        (None, Some(status)) => counts.iter().filter(|(s, _)| *s == status).map(|(_, n)| n).sum(),
+        (None, None) => counts.iter().map(|(_, n)| n).sum(),
+    };
     let page = page.within(total);
     let ids: Vec<i64> = matching(filter)
         .select(api_keys::id)

@@ -1,4 +1,5 @@
 DROP INDEX users_newest_first;
+DROP INDEX api_keys_owner_status_newest_first;
 DROP INDEX api_keys_status_newest_first;
 DROP INDEX api_keys_newest_first;
 DROP INDEX security_events_kind;

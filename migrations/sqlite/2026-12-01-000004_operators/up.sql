@@ -10,4 +10,6 @@ CREATE INDEX security_events_kind ON security_events (kind, occurred_at DESC, id
 
 CREATE INDEX api_keys_newest_first ON api_keys (created_at DESC, id DESC);
 CREATE INDEX api_keys_status_newest_first ON api_keys (status, created_at DESC, id DESC);
+-- An owner-email search with a status filter: the owners' keys in that status.
+CREATE INDEX api_keys_owner_status_newest_first ON api_keys (user_id, status, created_at DESC, id DESC);
 CREATE INDEX users_newest_first ON users (created_at DESC, id DESC);

@@ -91,9 +91,12 @@ pub async fn list(
         status: filters::one_of("key status", query.status.as_deref(), KeyStatus::parse)?,
     };
     let page = PageNumber::parse(query.page.as_deref())?;
-    let (counts, listing) =
-        db::run(&state.pool, move |conn| Ok((key_list::counts_by_status(conn)?, key_list::list(conn, &filter, page)?)))
-            .await?;
+    let (counts, listing) = db::run(&state.pool, move |conn| {
+        let counts = key_list::counts_by_status(conn)?;
+        let listing = key_list::list(conn, &filter, page, &counts)?;
+        Ok((counts, listing))
+    })
+    .await?;
 
     let q = query.q.unwrap_or_default().trim().to_owned();
     let status = query.status.unwrap_or_default().trim().to_owned();
