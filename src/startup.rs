@@ -88,29 +88,53 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings, limits: &IpLimits) 
             .service(
                 web::resource("/auth/register")
                     .wrap(Governor::new(&limits.register))
-                    .route(web::post().to(api::auth::register)),
+                    .route(web::post().to(api::auth::register))
+                    .default_service(web::to(api::method_not_allowed("POST"))),
             )
             .service(
                 web::resource("/auth/login")
                     .wrap(Governor::new(&limits.login))
-                    .route(web::post().to(api::auth::login_handler)),
+                    .route(web::post().to(api::auth::login_handler))
+                    .default_service(web::to(api::method_not_allowed("POST"))),
             )
             .service(
                 web::resource("/auth/forgot-password")
                     .wrap(Governor::new(&limits.forgot_password))
-                    .route(web::post().to(api::auth::forgot_password)),
+                    .route(web::post().to(api::auth::forgot_password))
+                    .default_service(web::to(api::method_not_allowed("POST"))),
             )
             .service(
                 web::resource("/auth/reset-password")
                     .wrap(Governor::new(&limits.reset_password))
-                    .route(web::post().to(api::auth::reset_password)),
+                    .route(web::post().to(api::auth::reset_password))
+                    .default_service(web::to(api::method_not_allowed("POST"))),
             )
-            .route("/auth/me", web::get().to(api::auth::me))
-            .route("/auth/logout", web::post().to(api::auth::logout))
-            .route("/api-keys", web::get().to(api::keys::list))
-            .route("/api-keys", web::post().to(api::keys::create))
-            .route("/api-keys/{id}", web::delete().to(api::keys::delete))
-            .route("/openapi.json", web::get().to(api::openapi::document))
+            .service(
+                web::resource("/auth/me")
+                    .route(web::get().to(api::auth::me))
+                    .default_service(web::to(api::method_not_allowed("GET"))),
+            )
+            .service(
+                web::resource("/auth/logout")
+                    .route(web::post().to(api::auth::logout))
+                    .default_service(web::to(api::method_not_allowed("POST"))),
+            )
+            .service(
+                web::resource("/api-keys")
+                    .route(web::get().to(api::keys::list))
+                    .route(web::post().to(api::keys::create))
+                    .default_service(web::to(api::method_not_allowed("GET, POST"))),
+            )
+            .service(
+                web::resource("/api-keys/{id}")
+                    .route(web::delete().to(api::keys::delete))
+                    .default_service(web::to(api::method_not_allowed("DELETE"))),
+            )
+            .service(
+                web::resource("/openapi.json")
+                    .route(web::get().to(api::openapi::document))
+                    .default_service(web::to(api::method_not_allowed("GET"))),
+            )
             .default_service(web::to(api::not_found)),
     )
     .route("/healthz", web::get().to(health::healthz))

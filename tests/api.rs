@@ -59,8 +59,10 @@ fn assert_is_user(user: &Value, email: &str) {
     assert_eq!(user["email"], email);
     assert_eq!(user["is_active"], true);
     assert_eq!(user["email_verified"], false);
+    // RFC 3339 with its zone, as OpenAPI's `date-time` format demands.
     let created = user["created_at"].as_str().unwrap();
-    assert!(chrono::NaiveDateTime::parse_from_str(created, "%Y-%m-%dT%H:%M:%S%.f").is_ok(), "created_at `{created}`");
+    assert!(created.ends_with('Z'), "created_at `{created}` names UTC");
+    assert!(chrono::DateTime::parse_from_rfc3339(created).is_ok(), "created_at `{created}` is RFC 3339");
 }
 
 /// The `jti` claim of a JWT (the session row's id), read without verifying.
@@ -331,6 +333,26 @@ on_both_backends! {
             assert!(!text.contains("<html"), "{method} {path}: {text}");
             let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path}: {text}"));
             assert!(body["detail"].as_str().is_some(), "{method} {path}: {body}");
+        }
+    }
+}
+
+on_both_backends! {
+    async fn a_method_an_api_address_does_not_have_is_a_json_405_naming_the_ones_it_has(backend) {
+        let app = spawn_app(backend).await;
+
+        for (method, path, allow) in [
+            (Method::GET, "/api/v1/auth/login", "POST"),
+            (Method::TRACE, "/api/v1/auth/me", "GET"),
+            (Method::PUT, "/api/v1/api-keys", "GET, POST"),
+            (Method::GET, "/api/v1/api-keys/1", "DELETE"),
+            (Method::POST, "/api/v1/openapi.json", "GET"),
+        ] {
+            let response = app.client.request(method.clone(), app.url(path)).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            assert_eq!(response.headers().get("allow").unwrap(), allow, "{method} {path}");
+            let body: Value = response.json().await.unwrap();
+            assert!(body["detail"].as_str().is_some_and(|d| d.contains(allow)), "{method} {path}: {body}");
         }
     }
 }

@@ -86,7 +86,7 @@ fn assert_is_key(key: &Value, label: &str, api_key: &str) {
     assert_eq!(key["status"], "unverified", "{key}");
     assert!(key["checked_at"].is_null(), "{key}");
     let created = key["created_at"].as_str().unwrap();
-    assert!(chrono::NaiveDateTime::parse_from_str(created, "%Y-%m-%dT%H:%M:%S%.f").is_ok(), "created_at `{created}`");
+    assert!(created.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(created).is_ok(), "created_at `{created}`");
 }
 
 /// The text holds no 10-character run of `secret`.

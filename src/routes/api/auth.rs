@@ -2,11 +2,11 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::NaiveDateTime;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ApiError;
+use super::{ApiError, ErrorOut};
 use crate::accounts::login::{LoginAttempt, login, logout as end_session};
 use crate::accounts::password_reset::{
     PasswordReset, REQUEST_ACCEPTED, request_reset, reset_password as reset_user_password,
@@ -24,7 +24,8 @@ pub struct UserOut {
     pub email: String,
     pub is_active: bool,
     pub email_verified: bool,
-    pub created_at: NaiveDateTime,
+    /// RFC 3339, in UTC.
+    pub created_at: DateTime<Utc>,
 }
 
 impl From<&User> for UserOut {
@@ -34,7 +35,7 @@ impl From<&User> for UserOut {
             email: user.email.clone(),
             is_active: user.is_active,
             email_verified: user.email_verified(),
-            created_at: user.created_at,
+            created_at: user.created_at.and_utc(),
         }
     }
 }
@@ -42,7 +43,13 @@ impl From<&User> for UserOut {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
+    /// An address like `name@example.com` (stored trimmed and lower-cased).
+    #[schema(max_length = 254, pattern = r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")]
     pub email: String,
+    /// 12–72 bytes with a lower-case and an upper-case letter, a digit and a
+    /// symbol, not containing the address's local part, and not guessable
+    /// (zxcvbn score 3 or more): a refusal is a 422 naming the rule.
+    #[schema(min_length = 12, max_length = 72)]
     pub password: String,
 }
 
@@ -63,13 +70,6 @@ pub struct TokenOut {
     /// Seconds until the token expires.
     pub expires_in: i64,
     pub user: UserOut,
-}
-
-/// `{"detail": "…"}`, or for 422 a list of `{field, message}`.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorOut {
-    #[schema(value_type = Object)]
-    pub detail: serde_json::Value,
 }
 
 #[utoipa::path(
@@ -161,6 +161,8 @@ pub struct ForgotPasswordBody {
 pub struct ResetPasswordBody {
     /// The token from the reset link.
     pub token: String,
+    /// The new password, under the same rule as at registration.
+    #[schema(min_length = 12, max_length = 72)]
     pub password: String,
 }
 
@@ -178,7 +180,7 @@ pub async fn forgot_password(
     body: web::Json<ForgotPasswordBody>,
 ) -> Result<HttpResponse, ApiError> {
     request_reset(&state, &body.email, client_ip::of_request(&req).to_string()).await?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({ "detail": REQUEST_ACCEPTED })))
+    Ok(HttpResponse::Accepted().json(ErrorOut::message(REQUEST_ACCEPTED)))
 }
 
 #[utoipa::path(
@@ -198,6 +200,5 @@ pub async fn reset_password(
     let ResetPasswordBody { token, password } = body.into_inner();
     let reset = PasswordReset { token, password: password.into(), password_confirm: None };
     reset_user_password(&state, reset, client_ip::of_request(&req).to_string()).await?;
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({ "detail": "Your password was reset. Log in with the new password." })))
+    Ok(HttpResponse::Ok().json(ErrorOut::message("Your password was reset. Log in with the new password.")))
 }

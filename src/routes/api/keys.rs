@@ -1,12 +1,11 @@
 //! `/api/v1/api-keys`: list (masked), create, delete — the same rules as the pages.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::NaiveDateTime;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ApiError;
-use super::auth::ErrorOut;
+use super::{ApiError, ErrorOut};
 use crate::sessions::ApiUser;
 use crate::state::AppState;
 use crate::throttle::client_ip;
@@ -23,8 +22,10 @@ pub struct KeyOut {
     pub api_key_masked: String,
     /// `unverified`, `valid`, `invalid`, `unsafe` or `revoked`.
     pub status: String,
-    pub created_at: NaiveDateTime,
-    pub checked_at: Option<NaiveDateTime>,
+    /// RFC 3339, in UTC.
+    pub created_at: DateTime<Utc>,
+    /// When the exchange last answered a check (RFC 3339, UTC); `null` if never.
+    pub checked_at: Option<DateTime<Utc>>,
 }
 
 impl From<KeySummary> for KeyOut {
@@ -33,8 +34,8 @@ impl From<KeySummary> for KeyOut {
             id: key.id,
             api_key_masked: key.masked(),
             status: key.status().as_str().to_owned(),
-            created_at: key.created_at,
-            checked_at: key.permissions_checked_at,
+            created_at: key.created_at.and_utc(),
+            checked_at: key.permissions_checked_at.map(|t| t.and_utc()),
             label: key.label,
         }
     }
@@ -43,12 +44,15 @@ impl From<KeySummary> for KeyOut {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyBody {
-    /// At most 64 characters; may be empty.
+    /// At most 64 characters, none of them control characters; may be empty.
     #[serde(default)]
+    #[schema(max_length = 64, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub label: String,
     /// 10–256 printable ASCII characters, no spaces.
+    #[schema(min_length = 10, max_length = 256, pattern = r"^[!-~]+$")]
     pub api_key: String,
     /// 10–256 printable ASCII characters, no spaces.
+    #[schema(min_length = 10, max_length = 256, pattern = r"^[!-~]+$")]
     pub secret_key: String,
 }
 

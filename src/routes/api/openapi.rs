@@ -15,7 +15,8 @@ use super::{auth, keys};
         keys::list, keys::create, keys::delete
     ),
     components(schemas(
-        auth::UserOut, auth::RegisterBody, auth::LoginBody, auth::TokenOut, auth::ErrorOut,
+        super::ErrorOut, super::ErrorDetail, super::FieldErrorOut,
+        auth::UserOut, auth::RegisterBody, auth::LoginBody, auth::TokenOut,
         auth::ForgotPasswordBody, auth::ResetPasswordBody,
         keys::KeyOut, keys::CreateKeyBody
     )),
