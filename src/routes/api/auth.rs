@@ -49,7 +49,9 @@ pub struct RegisterBody {
     /// 12–72 bytes with a lower-case and an upper-case letter, a digit and a
     /// symbol, not containing the address's local part, and not guessable
     /// (zxcvbn score 3 or more): a refusal is a 422 naming the rule.
-    #[schema(min_length = 12, max_length = 72)]
+    // The rule counts UTF-8 bytes and JSON Schema counts characters: 12 bytes
+    // take at least 3 characters, and 72 bytes at most 72.
+    #[schema(min_length = 3, max_length = 72)]
     pub password: String,
 }
 
@@ -162,7 +164,9 @@ pub struct ResetPasswordBody {
     /// The token from the reset link.
     pub token: String,
     /// The new password, under the same rule as at registration.
-    #[schema(min_length = 12, max_length = 72)]
+    // The rule counts UTF-8 bytes and JSON Schema counts characters: 12 bytes
+    // take at least 3 characters, and 72 bytes at most 72.
+    #[schema(min_length = 3, max_length = 72)]
     pub password: String,
 }
 
