@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
-use tradebot::db::schema::{security_events, sessions, users};
+use tradebot::db::schema::{security_events, sessions};
 
 const WRONG_PASSWORD: &str = "Guess-Wrong-55-quartz!";
 
@@ -33,10 +33,6 @@ fn events(app: &TestApp) -> Vec<Event> {
             .load(conn)
             .unwrap()
     })
-}
-
-fn user_id(app: &TestApp, email: &str) -> i64 {
-    app.with_conn(|conn| users::table.filter(users::email.eq(email)).select(users::id).first(conn).unwrap())
 }
 
 /// The session ids in the revoke buttons of the account page, with whether the
@@ -139,7 +135,7 @@ on_both_backends! {
         assert_redirect_to(&app.submit(&first, "/account", "/logout", &[]).await, "/login");
         let finished = chrono::Utc::now().naive_utc() + chrono::Duration::seconds(1);
 
-        let uid = user_id(&app, email);
+        let uid = app.user_id(email);
         let all = events(&app);
         for kind in ["register", "login_ok", "login_failed", "logout", "password_changed", "session_revoked"] {
             let event = all

@@ -50,10 +50,6 @@ fn token_of(link: &str) -> String {
     link.split_once("token=").map(|(_, t)| t.split('&').next().unwrap().to_owned()).expect("a token in the link")
 }
 
-fn user_id(app: &TestApp, email: &str) -> i64 {
-    app.with_conn(|conn| users::table.filter(users::email.eq(email)).select(users::id).first(conn).unwrap())
-}
-
 fn verified_at(app: &TestApp, email: &str) -> Option<NaiveDateTime> {
     app.with_conn(|conn| {
         users::table.filter(users::email.eq(email)).select(users::email_verified_at).first(conn).unwrap()
@@ -175,7 +171,7 @@ on_both_backends! {
         let email = "late@example.com";
         let user = app.unverified_user(email).await;
         let link = first_verification_link(&smtp, email).await;
-        let id = user_id(&app, email);
+        let id = app.user_id(email);
         let past = tradebot::clock::now() - chrono::Duration::minutes(1);
         app.with_conn(|conn| {
             diesel::update(user_tokens::table.filter(user_tokens::user_id.eq(id)))
@@ -224,7 +220,7 @@ on_both_backends! {
         let email = "hashed@example.com";
         app.unverified_user(email).await;
         let token = token_of(&first_verification_link(&smtp, email).await);
-        let id = user_id(&app, email);
+        let id = app.user_id(email);
 
         let rows: Vec<(String, String, NaiveDateTime, NaiveDateTime)> = app.with_conn(|conn| {
             user_tokens::table
@@ -406,7 +402,7 @@ on_both_backends! {
         let app = app_with_mail(backend, &smtp).await;
         let email = "audited@example.com";
         let user = app.unverified_user(email).await;
-        let id = user_id(&app, email);
+        let id = app.user_id(email);
         first_verification_link(&smtp, email).await;
         assert!(events_of(&app, "verification_resent").is_empty());
         assert!(events_of(&app, "email_verified").is_empty());

@@ -12,7 +12,7 @@ use common::fake_exchange::{self, Behaviour, FakeExchange, RESTRICTIONS_PATH, Re
 use common::*;
 use diesel::prelude::*;
 use reqwest::{Client, Response, StatusCode};
-use tradebot::db::schema::{api_keys, security_events, users};
+use tradebot::db::schema::{api_keys, security_events};
 use tradebot::exchange::signer::sign;
 
 // Realistic Binance credentials: 64 letters and digits each.
@@ -155,10 +155,6 @@ fn stored_key(app: &TestApp, id: i64) -> StoredKey {
             .first(conn)
             .unwrap()
     })
-}
-
-fn user_id(app: &TestApp, email: &str) -> i64 {
-    app.with_conn(|conn| users::table.filter(users::email.eq(email)).select(users::id).first(conn).unwrap())
 }
 
 #[derive(Debug, Queryable)]
@@ -497,7 +493,7 @@ on_both_backends! {
         fake.add_account(KEY_4, SECRET_4, Behaviour::InternalError);
         let app = app_with(backend, &fake).await;
         let client = app.logged_in_user("audit@example.com").await;
-        let uid = user_id(&app, "audit@example.com");
+        let uid = app.user_id("audit@example.com");
         let checks = [
             (KEY, SECRET, "key_verified_valid"),
             (KEY_2, SECRET_2, "key_verified_unsafe"),

@@ -15,10 +15,6 @@ const WRONG_PASSWORD: &str = "Guess-Wrong-55-quartz!";
 
 // ---- helpers -------------------------------------------------------------
 
-fn user_id(app: &TestApp, email: &str) -> i64 {
-    app.with_conn(|conn| users::table.filter(users::email.eq(email)).select(users::id).first(conn).unwrap())
-}
-
 fn key_count(app: &TestApp) -> i64 {
     app.with_conn(|conn| api_keys::table.count().get_result(conn).unwrap())
 }
@@ -318,7 +314,7 @@ on_both_backends! {
         let shown = notice(&with_notice).unwrap_or_else(|| panic!("a notice after adding:\n{with_notice}"));
         assert!(shown.contains(&masked(&api_key)), "the notice names the key masked: {shown}");
 
-        let id = only_key_id(&app, user_id(&app, "pia@example.com"));
+        let id = only_key_id(&app, app.user_id("pia@example.com"));
         let mut pages = vec![("the notice".to_owned(), with_notice)];
         for path in ["/keys".to_owned(), format!("/keys/{id}/delete"), "/account".to_owned()] {
             let (status, page) = app.get_html(&client, &path).await;
@@ -343,7 +339,7 @@ on_both_backends! {
         let response =
             add_key(&app, &client, label, &realistic_key("script-api"), &realistic_key("script-secret")).await;
         assert_redirect_to(&response, "/keys");
-        let id = only_key_id(&app, user_id(&app, "quin@example.com"));
+        let id = only_key_id(&app, app.user_id("quin@example.com"));
 
         for path in ["/keys".to_owned(), format!("/keys/{id}/delete")] {
             let (status, page) = app.get_html(&client, &path).await;
@@ -373,7 +369,7 @@ on_both_backends! {
         let kept_key = realistic_key("confirm-api-kept");
         let response = add_key(&app, &client, "Old grid", &doomed_key, &realistic_key("confirm-sec-doomed")).await;
         assert_redirect_to(&response, "/keys");
-        let doomed = only_key_id(&app, user_id(&app, email));
+        let doomed = only_key_id(&app, app.user_id(email));
         let response = add_key(&app, &client, "New grid", &kept_key, &realistic_key("confirm-sec-kept")).await;
         assert_redirect_to(&response, "/keys");
         let path = format!("/keys/{doomed}/delete");
@@ -421,7 +417,7 @@ on_both_backends! {
         assert_redirect_to(&response, "/keys");
         let response = add_key(&app, &bob, "Bob's bot", &bob_key, &realistic_key("ownership-sec-bob")).await;
         assert_redirect_to(&response, "/keys");
-        let alices = only_key_id(&app, user_id(&app, "alice@example.com"));
+        let alices = only_key_id(&app, app.user_id("alice@example.com"));
         let path = format!("/keys/{alices}/delete");
 
         let (status, page) = app.get_html(&bob, &path).await;
@@ -500,7 +496,7 @@ on_both_backends! {
         let (uma_key, uma_secret) = (realistic_key("goodbye-api-uma"), realistic_key("goodbye-sec-uma"));
         let response = add_key(&app, &other, "Uma's", &uma_key, &uma_secret).await;
         assert_redirect_to(&response, "/keys");
-        let (uid, other_id) = (user_id(&app, email), user_id(&app, "uma@example.com"));
+        let (uid, other_id) = (app.user_id(email), app.user_id("uma@example.com"));
         let counts = |app: &TestApp| {
             (user_exists(app, uid), session_count_of(app, uid), key_count_of(app, uid))
         };
@@ -549,7 +545,7 @@ on_both_backends! {
         let client = app.logged_in_user(email).await;
         let response = add_key(&app, &client, "Vera's", &realistic_key("form-api"), &realistic_key("form-sec")).await;
         assert_redirect_to(&response, "/keys");
-        let uid = user_id(&app, email);
+        let uid = app.user_id(email);
         let (_, page) = app.get_html(&client, "/account").await;
 
         // Every field of the form as the page names it: hidden ones as given,
@@ -588,7 +584,7 @@ on_both_backends! {
         let email = "wren@example.com";
         let client = app.logged_in_user(email).await;
         let intruder = app.logged_in_user("xena@example.com").await;
-        let uid = user_id(&app, email);
+        let uid = app.user_id(email);
         let api_key = realistic_key("audit-api");
         let secret = realistic_key("audit-secret");
 

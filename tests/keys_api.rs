@@ -11,7 +11,7 @@ use common::*;
 use diesel::prelude::*;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
-use tradebot::db::schema::{api_keys, users};
+use tradebot::db::schema::api_keys;
 
 // ---- helpers -------------------------------------------------------------
 
@@ -50,10 +50,6 @@ async fn delete_key(app: &TestApp, token: &str, id: &str) -> Response {
 
 fn new_key(label: &str, api_key: &str, secret: &str) -> Value {
     json!({ "label": label, "api_key": api_key, "secret_key": secret })
-}
-
-fn user_id(app: &TestApp, email: &str) -> i64 {
-    app.with_conn(|conn| users::table.filter(users::email.eq(email)).select(users::id).first(conn).unwrap())
 }
 
 fn key_count(app: &TestApp) -> i64 {
@@ -347,7 +343,7 @@ on_both_backends! {
         assert_eq!(listed.len(), 2, "{text}");
         assert_is_key(&listed[0], "From the page", &page_added);
         assert_is_key(&listed[1], "From a script", &api_added);
-        let uid = user_id(&app, email);
+        let uid = app.user_id(email);
         let owners: Vec<i64> = app.with_conn(|conn| api_keys::table.select(api_keys::user_id).load(conn).unwrap());
         assert_eq!(owners, vec![uid, uid]);
 

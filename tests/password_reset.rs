@@ -147,10 +147,6 @@ fn sha256_hex(text: &str) -> String {
     Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn user_id(app: &TestApp, email: &str) -> i64 {
-    app.with_conn(|conn| users::table.filter(users::email.eq(email)).select(users::id).first(conn).unwrap())
-}
-
 fn password_hash(app: &TestApp, email: &str) -> String {
     app.with_conn(|conn| {
         users::table.filter(users::email.eq(email)).select(users::hashed_password).first(conn).unwrap()
@@ -158,7 +154,7 @@ fn password_hash(app: &TestApp, email: &str) -> String {
 }
 
 fn session_count(app: &TestApp, email: &str) -> i64 {
-    let id = user_id(app, email);
+    let id = app.user_id(email);
     app.with_conn(|conn| sessions::table.filter(sessions::user_id.eq(id)).count().get_result(conn).unwrap())
 }
 
@@ -474,7 +470,7 @@ on_both_backends! {
         assert!(token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "URL-safe: {token}");
         assert_eq!(URL_SAFE_NO_PAD.decode(&token).expect("base64url").len(), 32);
 
-        let id = user_id(&app, "dora@example.com");
+        let id = app.user_id("dora@example.com");
         let stored: Vec<(String, String)> = app.with_conn(|conn| {
             user_tokens::table
                 .filter(user_tokens::user_id.eq(id))
@@ -615,7 +611,7 @@ on_both_backends! {
         let token = request_reset_token(&app, &smtp, "hugo@example.com").await;
         assert_eq!(app.get(&browser(), &reset_page(&token)).await.status(), StatusCode::OK, "live before");
 
-        let id = user_id(&app, "hugo@example.com");
+        let id = app.user_id("hugo@example.com");
         let past = tradebot::clock::now() - chrono::Duration::minutes(1);
         let expired = app.with_conn(|conn| {
             diesel::update(user_tokens::table.filter(user_tokens::user_id.eq(id)))
@@ -736,7 +732,7 @@ on_both_backends! {
         assert_eq!(api.status(), StatusCode::TOO_MANY_REQUESTS, "the API counts the same address");
 
         wait_for_mail(&smtp, "liam@example.com", RESET_SUBJECT, 2).await;
-        let id = user_id(&app, "liam@example.com");
+        let id = app.user_id("liam@example.com");
         let issued: i64 = app.with_conn(|conn| {
             user_tokens::table
                 .filter(user_tokens::user_id.eq(id))
@@ -887,7 +883,7 @@ on_both_backends! {
         let smtp = SmtpServer::start();
         let app = mail_app(backend, &smtp).await;
         register(&app, &smtp, "quinn@example.com").await;
-        let id = user_id(&app, "quinn@example.com");
+        let id = app.user_id("quinn@example.com");
 
         assert_eq!(forgot(&app, &browser(), "stranger@example.com").await.status(), StatusCode::OK);
         let token = request_reset_token(&app, &smtp, "quinn@example.com").await;

@@ -69,10 +69,6 @@ async fn get_with_cookie(app: &TestApp, path: &str, cookie: &str) -> Response {
     bare_client().get(app.url(path)).header("cookie", cookie).send().await.unwrap()
 }
 
-fn user_id(app: &TestApp, email: &str) -> i64 {
-    app.with_conn(|conn| users::table.filter(users::email.eq(email)).select(users::id).first(conn).unwrap())
-}
-
 fn password_hash(app: &TestApp, email: &str) -> String {
     app.with_conn(|conn| {
         users::table.filter(users::email.eq(email)).select(users::hashed_password).first(conn).unwrap()
@@ -84,7 +80,7 @@ fn session_count(app: &TestApp) -> i64 {
 }
 
 fn session_ids_of(app: &TestApp, email: &str) -> Vec<String> {
-    let uid = user_id(app, email);
+    let uid = app.user_id(email);
     app.with_conn(|conn| {
         sessions::table.filter(sessions::user_id.eq(uid)).select(sessions::id).order(sessions::id).load(conn).unwrap()
     })
@@ -92,7 +88,7 @@ fn session_ids_of(app: &TestApp, email: &str) -> Vec<String> {
 
 /// `(created_at, expires_at)` of the user's only session.
 fn only_session_times(app: &TestApp, email: &str) -> (NaiveDateTime, NaiveDateTime) {
-    let uid = user_id(app, email);
+    let uid = app.user_id(email);
     let rows: Vec<(NaiveDateTime, NaiveDateTime)> = app.with_conn(|conn| {
         sessions::table
             .filter(sessions::user_id.eq(uid))
@@ -307,7 +303,7 @@ on_both_backends! {
         let claims = decode_part(parts[1]);
         assert_eq!(header["alg"], json!("HS256"), "{header}");
         assert_eq!(claims["sub"], json!("alice@example.com"), "{claims}");
-        assert_eq!(claims["uid"], json!(user_id(&app, "alice@example.com")), "{claims}");
+        assert_eq!(claims["uid"], json!(app.user_id("alice@example.com")), "{claims}");
         let jti = claims["jti"].as_str().expect("jti is a string");
         assert_eq!(session_ids_of(&app, "alice@example.com"), vec![jti.to_owned()]);
         let (iat, exp) = (claims["iat"].as_i64().unwrap(), claims["exp"].as_i64().unwrap());
@@ -399,7 +395,7 @@ on_both_backends! {
         assert_eq!(api_me(&app, &token).await.status(), StatusCode::OK, "the genuine token works");
         let parts: Vec<&str> = token.split('.').collect();
         let mut claims = decode_part(parts[1]);
-        claims["uid"] = json!(user_id(&app, "alice@example.com"));
+        claims["uid"] = json!(app.user_id("alice@example.com"));
         claims["sub"] = json!("alice@example.com");
 
         let edited = format!("{}.{}.{}", parts[0], encode_part(&claims), parts[2]);

@@ -44,10 +44,6 @@ async fn add_over_api(app: &TestApp, token: &str, label: &str, api_key: &str, se
     assert_eq!(response.status(), StatusCode::CREATED);
 }
 
-fn user_id(app: &TestApp, email: &str) -> i64 {
-    app.with_conn(|conn| users::table.filter(users::email.eq(email)).select(users::id).first(conn).unwrap())
-}
-
 /// One stored row: `(id, user_id, encrypted_api_key, encrypted_secret_key, api_key_hint)`.
 type StoredKey = (i64, i64, String, String, String);
 
@@ -190,7 +186,7 @@ on_both_backends! {
         // The same key twice: sealing it again must give different values.
         assert_redirect_to(&add_on_page(&app, &client, "Once", &api_key, &secret).await, "/keys");
         assert_redirect_to(&add_on_page(&app, &client, "Twice", &api_key, &secret).await, "/keys");
-        let uid = user_id(&app, email);
+        let uid = app.user_id(email);
         let keyring = &app.settings.encryption_keys;
         let kid = keyring.active_kid();
 
@@ -233,7 +229,7 @@ on_both_backends! {
         let bob_secret = realistic_key("moved-bob-secret");
         let response = add_on_page(&app, &bob, "Bob", &realistic_key("moved-bob-key"), &bob_secret).await;
         assert_redirect_to(&response, "/keys");
-        let (alice_id, bob_id) = (user_id(&app, "kim@example.com"), user_id(&app, "lou@example.com"));
+        let (alice_id, bob_id) = (app.user_id("kim@example.com"), app.user_id("lou@example.com"));
         let alices_sealed = stored_keys_of(&app, alice_id).remove(0).3;
         let bobs_row = stored_keys_of(&app, bob_id).remove(0).0;
 
@@ -319,7 +315,7 @@ on_both_backends! {
         let (ned_key, ned_secret) = (realistic_key("cascade-ned"), realistic_key("cascade-nsec"));
         let response = add_on_page(&app, &stays, "Ned", &ned_key, &ned_secret).await;
         assert_redirect_to(&response, "/keys");
-        let (gone_id, stays_id) = (user_id(&app, "max@example.com"), user_id(&app, "ned@example.com"));
+        let (gone_id, stays_id) = (app.user_id("max@example.com"), app.user_id("ned@example.com"));
         assert_eq!(stored_keys_of(&app, gone_id).len(), 2);
 
         // Straight to the database, past the application.
@@ -355,7 +351,7 @@ on_both_backends! {
         vars.insert("EXCHANGE_BASE_URL".into(), "http://127.0.0.1:9".into());
         vars.insert("EXCHANGE_TIMEOUT_SECONDS".into(), "2".into());
         let settings = Settings::from_vars(&vars).expect("settings of the second server");
-        let uid = user_id(&app, email);
+        let uid = app.user_id(email);
         let (_, _, sealed, _, _) = stored_keys_of(&app, uid).remove(0);
         assert!(app.settings.encryption_keys.open(&sealed, uid, Field::ApiKey).is_ok(), "the first server can open it");
         assert!(settings.encryption_keys.open(&sealed, uid, Field::ApiKey).is_err(), "the second cannot");
