@@ -14,14 +14,17 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/samples.rs"]
+mod samples;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::{Backend, TestApp, spawn_app};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use reqwest::{Client, StatusCode};
+use samples::{Samples, millis};
 use tradebot::db::DbConnection;
 use tradebot::db::schema::{api_keys, users};
 
@@ -138,50 +141,6 @@ FROM keys JOIN owners USING (owner);
 /// (VACUUM cannot run inside the seed's implicit transaction.)
 const POSTGRES_AFTER_SEED: &str = "VACUUM ANALYZE;";
 
-/// The timings of one measurement.
-struct Samples {
-    each: Vec<Duration>,
-}
-
-impl Samples {
-    /// Runs `warm_up` untimed, then `iterations` timed calls of `work`.
-    async fn measure<F, Fut>(warm_up: usize, iterations: usize, mut work: F) -> Samples
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = ()>,
-    {
-        for _ in 0..warm_up {
-            work().await;
-        }
-        let mut each = Vec::with_capacity(iterations);
-        for _ in 0..iterations {
-            let one = Instant::now();
-            work().await;
-            each.push(one.elapsed());
-        }
-        each.sort_unstable();
-        Samples { each }
-    }
-
-    fn millis(duration: Duration) -> f64 {
-        duration.as_secs_f64() * 1e3
-    }
-
-    /// The `p`th percentile (nearest rank), in ms.
-    fn percentile(&self, p: f64) -> f64 {
-        let rank = ((p / 100.0) * self.each.len() as f64).ceil() as usize;
-        Samples::millis(self.each[rank.clamp(1, self.each.len()) - 1])
-    }
-
-    fn median(&self) -> f64 {
-        self.percentile(50.0)
-    }
-
-    fn mean(&self) -> f64 {
-        Samples::millis(self.each.iter().sum::<Duration>()) / self.each.len() as f64
-    }
-}
-
 /// One route's figures, with what the page said it showed.
 struct Measured {
     route: &'static str,
@@ -263,22 +222,22 @@ fn report(name: &str, measured: &[Measured]) -> Vec<String> {
             m.route,
             m.matching,
             m.shown,
-            m.samples.median(),
-            m.samples.percentile(99.0),
-            m.samples.mean(),
+            millis(m.samples.median()),
+            millis(m.samples.percentile(99.0)),
+            millis(m.samples.mean()),
         );
     }
     let slow: Vec<String> = measured
         .iter()
-        .filter(|m| m.samples.median() >= BUDGET_MS)
-        .map(|m| format!("{name} {} (p50 {:.1} ms)", m.route, m.samples.median()))
+        .filter(|m| millis(m.samples.median()) >= BUDGET_MS)
+        .map(|m| format!("{name} {} (p50 {:.1} ms)", m.route, millis(m.samples.median())))
         .collect();
-    let slowest = measured.iter().max_by(|a, b| a.samples.median().total_cmp(&b.samples.median()));
+    let slowest = measured.iter().max_by(|a, b| a.samples.median().cmp(&b.samples.median()));
     match (slow.is_empty(), slowest) {
         (true, Some(s)) => println!(
             "{name}: PASS, every median under {BUDGET_MS} ms (slowest {} at {:.1} ms)",
             s.route,
-            s.samples.median()
+            millis(s.samples.median())
         ),
         _ => println!("{name}: FAIL, {} of {} medians at or over {BUDGET_MS} ms", slow.len(), measured.len()),
     }

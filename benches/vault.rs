@@ -13,12 +13,14 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/samples.rs"]
+mod samples;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use common::{Backend, TestApp, spawn_app};
 use reqwest::StatusCode;
+use samples::{Samples, micros};
 use secrecy::ExposeSecret;
 use tradebot::vault::keyring::{Keyring, new_key_line};
 use tradebot::vault::sealing::Field;
@@ -29,63 +31,16 @@ const STORED_KEYS: usize = 50;
 const PAGE_WARM_UP: usize = 50;
 const PAGE_REQUESTS: usize = 500;
 
-/// The timings of one measurement.
-struct Samples {
-    each: Vec<Duration>,
-    total: Duration,
-}
-
-impl Samples {
-    /// Runs `warm_up` untimed, then `iterations` timed calls of `work`.
-    async fn measure<F, Fut>(warm_up: usize, iterations: usize, mut work: F) -> Samples
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = ()>,
-    {
-        for _ in 0..warm_up {
-            work().await;
-        }
-        let mut each = Vec::with_capacity(iterations);
-        let started = Instant::now();
-        for _ in 0..iterations {
-            let one = Instant::now();
-            work().await;
-            each.push(one.elapsed());
-        }
-        let total = started.elapsed();
-        each.sort_unstable();
-        Samples { each, total }
-    }
-
-    fn micros(duration: Duration) -> f64 {
-        duration.as_secs_f64() * 1e6
-    }
-
-    /// The `p`th percentile (nearest rank), in µs.
-    fn percentile(&self, p: f64) -> f64 {
-        let rank = ((p / 100.0) * self.each.len() as f64).ceil() as usize;
-        Samples::micros(self.each[rank.clamp(1, self.each.len()) - 1])
-    }
-
-    fn mean(&self) -> f64 {
-        Samples::micros(self.each.iter().sum::<Duration>()) / self.each.len() as f64
-    }
-
-    fn per_second(&self) -> f64 {
-        self.each.len() as f64 / self.total.as_secs_f64()
-    }
-
-    fn report(&self, name: &str) {
-        println!(
-            "{name:<32} {:>6} runs {:>9.0}/s   mean {:>7.1} µs   p50 {:>7.1} µs   p99 {:>7.1} µs   max {:>8.1} µs",
-            self.each.len(),
-            self.per_second(),
-            self.mean(),
-            self.percentile(50.0),
-            self.percentile(99.0),
-            Samples::micros(*self.each.last().expect("at least one run")),
-        );
-    }
+fn report(samples: &Samples, name: &str) {
+    println!(
+        "{name:<32} {:>6} runs {:>9.0}/s   mean {:>7.1} µs   p50 {:>7.1} µs   p99 {:>7.1} µs   max {:>8.1} µs",
+        samples.runs(),
+        samples.per_second(),
+        micros(samples.mean()),
+        micros(samples.median()),
+        micros(samples.percentile(99.0)),
+        micros(samples.max()),
+    );
 }
 
 async fn seal_and_open() -> Samples {
@@ -135,10 +90,10 @@ async fn main() {
         if cfg!(debug_assertions) { "debug" } else { "release" },
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
-    seal_and_open().await.report("seal + open, 64-char secret");
-    keys_page(Backend::Sqlite).await.report("GET /keys, 50 keys, SQLite");
+    report(&seal_and_open().await, "seal + open, 64-char secret");
+    report(&keys_page(Backend::Sqlite).await, "GET /keys, 50 keys, SQLite");
     match Backend::postgres() {
-        Some(postgres) => keys_page(postgres).await.report("GET /keys, 50 keys, PostgreSQL"),
+        Some(postgres) => report(&keys_page(postgres).await, "GET /keys, 50 keys, PostgreSQL"),
         None => println!("GET /keys on PostgreSQL: skipped (set TEST_DATABASE_URL=postgres://… to include it)"),
     }
 }

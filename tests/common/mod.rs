@@ -80,7 +80,7 @@ impl TestDb {
             Backend::Postgres { admin_url } => {
                 let name = format!("tradebot_test_{}", uuid::Uuid::new_v4().simple());
                 admin_execute(admin_url, &format!("CREATE DATABASE {name}"));
-                let url = with_database(admin_url, &name);
+                let url = without_tls(&with_database(admin_url, &name));
                 TestDb { url, dir, postgres: Some((admin_url.clone(), name)) }
             }
         }
@@ -102,8 +102,24 @@ impl Drop for TestDb {
 fn admin_execute(admin_url: &str, sql: &str) {
     use diesel::Connection;
     use diesel::connection::SimpleConnection;
-    let mut conn = diesel::PgConnection::establish(admin_url).expect("TEST_DATABASE_URL must be reachable");
+    let mut conn =
+        diesel::PgConnection::establish(&without_tls(admin_url)).expect("TEST_DATABASE_URL must be reachable");
     conn.batch_execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// The URL with `sslmode=disable` unless it names a mode. The test server is
+/// on loopback, and Debian's PostgreSQL offers TLS by default: libpq would
+/// then run every query through OpenSSL, whose exit-time cleanup can crash a
+/// test binary (SIGSEGV after all tests passed) while the servers' worker
+/// threads still hold pooled connections.
+pub fn without_tls(url: &str) -> String {
+    if url.contains("sslmode=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&sslmode=disable")
+    } else {
+        format!("{url}?sslmode=disable")
+    }
 }
 
 /// The admin URL with its database name replaced.
