@@ -72,6 +72,11 @@ pub enum Error {
     PayloadTooLarge(String),
     #[error("the service is temporarily unavailable, please try again shortly")]
     Unavailable(String),
+    /// The database answers but stores nothing: its disk is full, or it is
+    /// read-only (a file or volume made read-only, a PostgreSQL standby, or
+    /// `default_transaction_read_only`). The write's transaction rolled back.
+    #[error("changes cannot be saved right now, so nothing was changed; please try again later")]
+    WritesRefused(String),
     /// A sealed value cannot be opened with the configured keyring.
     #[error("this key cannot be opened right now; the operators have been alerted")]
     VaultLocked(String),
@@ -90,7 +95,7 @@ impl Error {
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::Unavailable(_) | Error::VaultLocked(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::WritesRefused(_) | Error::VaultLocked(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -100,6 +105,7 @@ impl Error {
         match self {
             Error::TooManyAttempts { retry_after } => Some(retry_after.as_secs().max(1)),
             Error::Unavailable(_) => Some(5),
+            Error::WritesRefused(_) => Some(60),
             _ => None,
         }
     }
@@ -111,6 +117,9 @@ impl Error {
                 tracing::error!(error = %format!("{cause:#}"), "unexpected error")
             }
             Error::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
+            Error::WritesRefused(cause) => {
+                tracing::error!(error = %cause, "the database cannot store changes: disk full, read-only or failing")
+            }
             Error::VaultLocked(cause) => tracing::error!(error = %cause, "a sealed key could not be opened"),
             _ => {}
         }
@@ -127,6 +136,12 @@ impl From<diesel::result::Error> for Error {
             }
             D::DatabaseError(_, ref info) if looks_like_lost_connection(info.message()) => {
                 Error::Unavailable(info.message().to_owned())
+            }
+            D::DatabaseError(DatabaseErrorKind::ReadOnlyTransaction, info) => {
+                Error::WritesRefused(info.message().to_owned())
+            }
+            D::DatabaseError(_, ref info) if looks_like_refused_write(info.message()) => {
+                Error::WritesRefused(info.message().to_owned())
             }
             other => Error::Unexpected(anyhow::Error::new(other).context("database query failed")),
         }
@@ -146,4 +161,15 @@ fn looks_like_lost_connection(message: &str) -> bool {
     ]
     .iter()
     .any(|needle| message.contains(needle))
+}
+
+/// SQLite reports a full disk (`SQLITE_FULL`), a read-only file
+/// (`SQLITE_READONLY`) and a write the file system refused (`SQLITE_IOERR`)
+/// as unclassified errors, and PostgreSQL a full disk (SQLSTATE 53100)
+/// likewise; only the message tells them apart.
+fn looks_like_refused_write(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    let needles =
+        ["database or disk is full", "readonly database", "read-only", "disk i/o error", "no space left on device"];
+    needles.iter().any(|needle| message.contains(needle))
 }

@@ -97,6 +97,7 @@ impl ErrorPage {
             Error::Forbidden(_) => "Request refused",
             Error::TooManyAttempts { .. } => "Too many attempts",
             Error::Unavailable(_) => "Temporarily unavailable",
+            Error::WritesRefused(_) => "Changes cannot be saved right now",
             Error::Unexpected(_) => "Something went wrong",
             Error::PayloadTooLarge(_) => "Request too large",
             _ => "That did not work",

@@ -8,141 +8,16 @@ mod common;
 
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 use base64::Engine;
+use common::process::*;
 use common::*;
 use diesel::prelude::*;
 use reqwest::header::HeaderMap;
 use reqwest::{Client, StatusCode};
 use tradebot::db::schema::users;
 use tradebot::db::{DatabaseUrl, build_pool};
-
-const STARTUP_LIMIT: Duration = Duration::from_secs(20);
-const POLL_EVERY: Duration = Duration::from_millis(50);
-
-/// The binary with only `PATH` and `vars` in its environment, run in `dir`.
-fn tradebot(dir: &Path, vars: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tradebot"));
-    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).current_dir(dir);
-    for (name, value) in vars {
-        command.env(name, value);
-    }
-    command
-}
-
-/// Fresh file names for one process's stdout and stderr.
-fn log_files(dir: &Path) -> (PathBuf, PathBuf) {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    (dir.join(format!("tradebot-{n}.stdout")), dir.join(format!("tradebot-{n}.stderr")))
-}
-
-fn spawn_logged(mut command: Command, dir: &Path) -> (Child, PathBuf, PathBuf) {
-    let (out, err) = log_files(dir);
-    let child = command
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .expect("the tradebot binary starts");
-    (child, out, err)
-}
-
-fn read(path: &Path) -> String {
-    strip_ansi(&std::fs::read_to_string(path).unwrap_or_default())
-}
-
-/// A one-shot run (`--help`, `migrate`, a refused start).
-struct Finished {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs the binary to its exit, failing (instead of hanging) if it is still
-/// running after the start-up limit, e.g. because it started serving.
-fn run_to_exit(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Finished {
-    let mut command = tradebot(dir, vars);
-    command.args(args);
-    let (mut child, out, err) = spawn_logged(command, dir);
-    let deadline = Instant::now() + STARTUP_LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("`tradebot {}` did not exit; stderr:\n{}", args.join(" "), read(&err));
-        }
-        std::thread::sleep(POLL_EVERY);
-    };
-    Finished { status, stdout: read(&out), stderr: read(&err) }
-}
-
-/// A running server; killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    stdout: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Server {
-    /// Starts `tradebot` (serve, the default) and waits for `GET /healthz` on `port`.
-    async fn start(dir: &Path, port: u16, vars: &[(&str, &str)]) -> Server {
-        let (child, stdout, stderr) = spawn_logged(tradebot(dir, vars), dir);
-        let mut server = Server { child, base: format!("http://127.0.0.1:{port}"), stdout, stderr };
-        server.wait_until_up().await;
-        server
-    }
-
-    async fn wait_until_up(&mut self) {
-        let client = client_builder().build().unwrap();
-        let deadline = Instant::now() + STARTUP_LIMIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("tradebot exited with {status} before serving; stderr:\n{}", read(&self.stderr));
-            }
-            if let Ok(response) = client.get(self.url("/healthz")).send().await
-                && response.status() == StatusCode::OK
-            {
-                return;
-            }
-            if Instant::now() > deadline {
-                panic!("tradebot did not answer on {} within {STARTUP_LIMIT:?}; stderr:\n{}", self.base, self.logs());
-            }
-            tokio::time::sleep(POLL_EVERY).await;
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    /// Everything the process wrote so far, stdout then stderr.
-    fn logs(&self) -> String {
-        format!("{}{}", read(&self.stdout), read(&self.stderr))
-    }
-
-    /// Stops the process and returns everything it wrote.
-    fn stop(&mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.logs()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One HTTP answer, read in full.
 struct Answer {
@@ -293,7 +168,7 @@ async fn a_fresh_directory_with_no_configuration_serves_the_login_page_on_port_8
     let mode = std::fs::metadata(&secret).expect("./data/session_secret was created").permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "only the owner may read the development secret");
     assert!(std::fs::read_to_string(&secret).unwrap().trim().len() >= 64);
-    server.stop();
+    server.kill();
 }
 
 // 2. `.env`.
@@ -309,7 +184,7 @@ async fn a_dot_env_file_in_the_working_directory_chooses_the_address() {
 
     let response = client_builder().build().unwrap().get(server.url("/login")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    server.stop();
+    server.kill();
 }
 
 // 3. Development secrets survive a restart.
@@ -327,7 +202,7 @@ on_both_backends! {
         visitor.register(email, PASSWORD).await.assert_redirect_to("/login");
         visitor.login(email, PASSWORD).await.assert_redirect_to("/keys");
         assert_eq!(visitor.get("/account").await.status, StatusCode::OK);
-        first.stop();
+        first.kill();
 
         let bind = format!("127.0.0.1:{}", free_port());
         let port = bind_port(&bind);
@@ -342,7 +217,7 @@ on_both_backends! {
             account.location()
         );
         assert!(account.body.contains(email), "{}", account.body);
-        second.stop();
+        second.kill();
     }
 }
 
@@ -468,7 +343,7 @@ async fn production_with_every_required_variable_starts_and_sends_hsts_and_a_sec
     assert!(attributes.iter().any(|a| a == "secure"), "{attributes:?}");
     assert!(attributes.iter().any(|a| a == "httponly"), "{attributes:?}");
     assert!(attributes.iter().any(|a| a == "path=/"), "{attributes:?}");
-    server.stop();
+    server.kill();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -489,7 +364,7 @@ async fn development_sends_no_hsts_and_an_unprefixed_cookie_without_secure() {
     let (name, attributes) = session_cookie(&login);
     assert_eq!(name, "tradebot_session");
     assert!(!attributes.iter().any(|a| a == "secure"), "{attributes:?}");
-    server.stop();
+    server.kill();
 }
 
 // 5. Subcommands.
@@ -581,7 +456,7 @@ on_both_backends! {
         let with_query = stranger.get(&format!("/login?next=/keys&token={QUERY_SECRET}")).await;
         assert_eq!(with_query.status, StatusCode::OK);
 
-        let log = server.stop();
+        let log = server.kill();
 
         for path in ["/register", "/login", "/api/v1/auth/login", "/account", "/account/password"] {
             let logged = log.lines().any(|line| line.contains("request") && names_path(line, path));
@@ -617,7 +492,7 @@ async fn production_logs_are_json_lines_and_the_request_line_carries_the_id_sent
     let vars = production_vars(dir.path(), port);
     let mut server = Server::start(dir.path(), port, &as_refs(&vars)).await;
     let id = request_id_of_get(&server, "/login").await;
-    let log = server.stop();
+    let log = server.kill();
 
     let lines: Vec<serde_json::Value> = log
         .lines()
@@ -644,7 +519,7 @@ async fn development_logs_are_human_readable_lines_with_the_request_id() {
     let data_dir = dir.path().join("data").display().to_string();
     let mut server = Server::start(dir.path(), port, &development_vars(&bind, &database, &data_dir)).await;
     let id = request_id_of_get(&server, "/login").await;
-    let log = server.stop();
+    let log = server.kill();
 
     let line = log
         .lines()

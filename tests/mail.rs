@@ -8,12 +8,11 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use chrono::NaiveDateTime;
+use common::process::*;
 use common::smtp::{Delivered, SmtpServer};
 use common::*;
 use diesel::prelude::*;
@@ -28,8 +27,6 @@ use tradebot::startup::Application;
 const BASE_URL: &str = "https://tradebot.example";
 const MAIL_FROM: &str = "TradeBot Test <robot@tradebot.example>";
 const WAIT: Duration = Duration::from_secs(20);
-const STARTUP_LIMIT: Duration = Duration::from_secs(20);
-const POLL_EVERY: Duration = Duration::from_millis(50);
 
 // ---- helpers -------------------------------------------------------------
 
@@ -175,81 +172,6 @@ fn first_link_in(text: &str, path: &str) -> String {
 fn path_of(link: &str) -> String {
     let rest = link.split_once("://").map(|(_, r)| r).unwrap_or(link);
     rest[rest.find('/').unwrap_or(rest.len())..].to_owned()
-}
-
-// ---- the binary as a subprocess (small copies of tests/cli.rs helpers) ----
-
-fn tradebot(dir: &Path, vars: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tradebot"));
-    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).current_dir(dir);
-    for (name, value) in vars {
-        command.env(name, value);
-    }
-    command
-}
-
-fn read_log(path: &Path) -> String {
-    strip_ansi(&std::fs::read_to_string(path).unwrap_or_default())
-}
-
-/// A running `tradebot serve`; killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    stdout: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Server {
-    async fn start(dir: &Path, port: u16, vars: &[(&str, &str)]) -> Server {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let (stdout, stderr) = (dir.join(format!("mail-{n}.stdout")), dir.join(format!("mail-{n}.stderr")));
-        let child = tradebot(dir, vars)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&stdout).unwrap())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .expect("the tradebot binary starts");
-        let mut server = Server { child, base: format!("http://127.0.0.1:{port}"), stdout, stderr };
-        server.wait_until_up().await;
-        server
-    }
-
-    async fn wait_until_up(&mut self) {
-        let client = client_builder().build().unwrap();
-        let deadline = Instant::now() + STARTUP_LIMIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("tradebot exited with {status} before serving:\n{}", self.logs());
-            }
-            if let Ok(response) = client.get(format!("{}/healthz", self.base)).send().await
-                && response.status() == StatusCode::OK
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "tradebot did not answer on {}:\n{}", self.base, self.logs());
-            tokio::time::sleep(POLL_EVERY).await;
-        }
-    }
-
-    fn logs(&self) -> String {
-        format!("{}{}", read_log(&self.stdout), read_log(&self.stderr))
-    }
-
-    /// Kills the process (no graceful shutdown) and returns what it wrote.
-    fn kill(&mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.logs()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A development server's variables: its database and data folder, a fast sender.

@@ -5,6 +5,8 @@
 
 pub mod fake_exchange;
 pub mod keys;
+pub mod outage;
+pub mod process;
 pub mod smtp;
 
 use std::collections::HashMap;
@@ -88,6 +90,22 @@ impl TestDb {
 
     pub fn is_postgres(&self) -> bool {
         self.postgres.is_some()
+    }
+
+    /// Makes this PostgreSQL database read-only (as a standby is), or writable
+    /// again, and ends its open connections so the change reaches the app's
+    /// pool at once.
+    pub fn set_postgres_read_only(&self, read_only: bool) {
+        let (admin_url, name) = self.postgres.as_ref().expect("a PostgreSQL test database");
+        let setting = if read_only { "on" } else { "off" };
+        admin_execute(admin_url, &format!("ALTER DATABASE {name} SET default_transaction_read_only = {setting}"));
+        admin_execute(
+            admin_url,
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            ),
+        );
     }
 }
 
