@@ -95,3 +95,37 @@ async fn every_sqlite_connection_has_foreign_keys_wal_and_a_busy_timeout() {
         held.push(conn);
     }
 }
+
+on_both_backends! {
+    async fn transactions_that_read_before_they_write_do_not_fail_beside_a_concurrent_writer(backend) {
+        // Each reads, waits, then writes; the second starts while the first
+        // waits. With a deferred SQLite BEGIN the second's snapshot is stale by
+        // the time it writes, and it gets "database is locked" at once;
+        // write_transaction makes it wait for the first instead.
+        use std::time::Duration;
+        use tradebot::audit::{self, EventKind};
+        use tradebot::db::schema::security_events;
+        let app = spawn_app(backend).await;
+        let writers: Vec<_> = [Duration::ZERO, Duration::from_millis(30)]
+            .into_iter()
+            .map(|start_after| {
+                let pool = app.pool.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(start_after);
+                    let mut conn = pool.get().unwrap();
+                    tradebot::db::write_transaction(&mut conn, |conn| {
+                        let before: i64 = security_events::table.count().get_result(conn)?;
+                        std::thread::sleep(Duration::from_millis(100));
+                        audit::record(conn, EventKind::KeyAdded, None, "127.0.0.1", tradebot::clock::now())?;
+                        diesel::QueryResult::Ok(before)
+                    })
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap().expect("both transactions commit");
+        }
+        let events: i64 = app.with_conn(|conn| security_events::table.count().get_result(conn).unwrap());
+        assert_eq!(events, 2);
+    }
+}

@@ -27,7 +27,7 @@ pub async fn delete_account(
     }
     let user_id = user.id;
     db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        crate::db::write_transaction(conn, |conn| {
             diesel::delete(users::table.find(user_id)).execute(conn)?;
             audit::record(conn, EventKind::AccountDeleted, Some(user_id), &ip, clock::now())
         })?;

@@ -28,7 +28,7 @@ pub fn queue_verification_mail(conn: &mut DbConnection, settings: &Settings, use
 /// is unknown, used or expired.
 pub async fn verify_email(state: &AppState, token: String, ip: String) -> Result<(), Error> {
     db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        crate::db::write_transaction(conn, |conn| {
             let now = clock::now();
             let Some(user_id) = tokens::consume(conn, &token, TokenPurpose::EmailVerification, now)? else {
                 return Err(Error::BadRequest("This verification link is expired, already used, or unknown.".into()));
@@ -59,7 +59,7 @@ pub async fn resend(state: &AppState, user: &User, ip: String) -> Result<(), Err
         {
             return Err(Error::TooManyAttempts { retry_after });
         }
-        conn.transaction(|conn| {
+        crate::db::write_transaction(conn, |conn| {
             queue_verification_mail(conn, &settings, &user)?;
             audit::record(conn, EventKind::VerificationResent, Some(user.id), &ip, now)
         })?;

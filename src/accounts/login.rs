@@ -1,7 +1,6 @@
 //! Logging in: the per-email attempt reservation, one bcrypt verification
 //! whether or not the account exists, the active check, and a new session.
 
-use diesel::Connection;
 use secrecy::SecretString;
 
 use super::email::Email;
@@ -82,7 +81,7 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<LoggedIn, 
         }
         let session_id = crate::random::token::<16>();
         let expires_at = now + jwt::lifetime(remember_me);
-        conn.transaction(|conn| {
+        crate::db::write_transaction(conn, |conn| {
             SessionRecord::purge_expired_for_user(conn, user_id, now)?;
             NewSessionRecord {
                 id: &session_id,
@@ -109,7 +108,7 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<LoggedIn, 
 /// Logout: the session row goes, so the token and cookie are dead everywhere.
 pub async fn logout(state: &AppState, user_id: i64, session_id: String, ip: String) -> Result<(), Error> {
     db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        crate::db::write_transaction(conn, |conn| {
             SessionRecord::delete(conn, &session_id)?;
             audit::record(conn, EventKind::Logout, Some(user_id), &ip, clock::now())
         })?;
@@ -121,7 +120,7 @@ pub async fn logout(state: &AppState, user_id: i64, session_id: String, ip: Stri
 /// Ends one of the user's own sessions (from the account page).
 pub async fn revoke_session(state: &AppState, user_id: i64, session_id: String, ip: String) -> Result<(), Error> {
     db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        crate::db::write_transaction(conn, |conn| {
             if SessionRecord::delete_owned(conn, user_id, &session_id)? == 0 {
                 return Err(Error::NotFound);
             }

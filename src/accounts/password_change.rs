@@ -2,7 +2,6 @@
 //! required, the new one meets the policy, every other session ends, and a
 //! notice is mailed.
 
-use diesel::Connection;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::email::Email;
@@ -53,7 +52,7 @@ pub async fn change_password(
     let notice_to = user.email.clone();
     let settings = state.settings.clone();
     db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        crate::db::write_transaction(conn, |conn| {
             let now = clock::now();
             User::set_password_hash(conn, user_id, &hash, now)?;
             SessionRecord::delete_all_for_user_except(conn, user_id, Some(&keep_session))?;

@@ -5,7 +5,6 @@
 //! the token and the queued mail happen after the answer, off the request.
 //! A reset ends every session, mails a notice, and does not log the user in.
 
-use diesel::Connection;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::email::Email;
@@ -43,7 +42,7 @@ pub async fn request_reset(state: &AppState, raw_email: &str, ip: String) -> Res
         let queued = db::run(&pool, move |conn| {
             let Some(user) = User::find_by_email(conn, email.as_str())? else { return Ok(false) };
             let now = clock::now();
-            conn.transaction(|conn| {
+            crate::db::write_transaction(conn, |conn| {
                 let token = tokens::issue(conn, user.id, TokenPurpose::PasswordReset, now)?;
                 let mail = messages::password_reset(&settings.base_url, &user.email, &token);
                 outbox::enqueue(conn, &settings.encryption_keys, &mail, now)?;
@@ -107,7 +106,7 @@ pub async fn reset_password(state: &AppState, reset: PasswordReset, ip: String) 
     let token = reset.token;
     db::run(&state.pool, move |conn| {
         let now = clock::now();
-        conn.transaction(|conn| {
+        crate::db::write_transaction(conn, |conn| {
             // Used now, atomically: a second request with the same link loses.
             if tokens::consume(conn, &token, TokenPurpose::PasswordReset, now)? != Some(user.id) {
                 return Err(invalid_link());

@@ -3,7 +3,6 @@
 //! one address exactly one inserts, the others get `EmailTaken`. The
 //! verification mail is queued in the same transaction as the new user.
 
-use diesel::Connection;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -50,7 +49,7 @@ pub async fn register(state: &AppState, form: Registration, ip: String) -> Resul
     let settings = state.settings.clone();
     let registered = db::run(&state.pool, move |conn| {
         let now = clock::now();
-        let inserted = conn.transaction(|conn| {
+        let inserted = crate::db::write_transaction(conn, |conn| {
             let user = NewUser {
                 email: email.as_str(),
                 hashed_password: &hash,

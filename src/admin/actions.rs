@@ -33,7 +33,7 @@ pub async fn revoke_key(
 ) -> Result<(String, Outcome), Error> {
     let operator_id = operator.id;
     db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        crate::db::write_transaction(conn, |conn| {
             let (owner_id, status, hint): (i64, String, String) = api_keys::table
                 .find(key_id)
                 .select((api_keys::user_id, api_keys::status, api_keys::api_key_hint))
@@ -70,7 +70,7 @@ pub async fn set_active(
     }
     let operator_id = operator.id;
     db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        crate::db::write_transaction(conn, |conn| {
             let user = User::find(conn, user_id)?.ok_or(Error::NotFound)?;
             if user.is_active == active {
                 return Ok((user.email, Outcome::AlreadySo));

@@ -26,7 +26,7 @@ pub enum RoleError {
 /// Makes the account an operator (`true`) or not; returns whether it changed.
 pub fn set_admin(conn: &mut DbConnection, raw_email: &str, admin: bool) -> Result<bool, RoleError> {
     let email = Email::parse(raw_email).map_err(RoleError::InvalidEmail)?;
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         let user = User::find_by_email(conn, email.as_str())?
             .ok_or_else(|| RoleError::UnknownEmail(email.as_str().to_owned()))?;
         if user.is_admin == admin {

@@ -5,9 +5,11 @@
 mod connection;
 mod migrations;
 pub mod schema;
+mod transaction;
 
 pub use connection::{DatabaseUrl, DbConnection, Manager, MultiBackend, Pool, PooledConnection, build_pool};
 pub use migrations::{revert_all_migrations, run_pending_migrations};
+pub use transaction::write_transaction;
 
 use crate::errors::Error;
 

@@ -1,7 +1,6 @@
 //! Key actions for the pages and the API: list, add, delete, check. Ownership
 //! is part of every query: another user's key id is simply not found.
 
-use diesel::Connection;
 use secrecy::SecretString;
 
 use super::api_keys::{self, KeyStatus, KeySummary, NewApiKey, SealedKey};
@@ -40,7 +39,7 @@ pub async fn add(state: &AppState, owner: &User, input: NewKeyInput, ip: String)
     drop(input);
     db::run(&state.pool, move |conn| {
         let now = clock::now();
-        let key = conn.transaction(|conn| {
+        let key = crate::db::write_transaction(conn, |conn| {
             let key = NewApiKey {
                 user_id,
                 label: &label,
@@ -62,7 +61,7 @@ pub async fn add(state: &AppState, owner: &User, input: NewKeyInput, ip: String)
 
 pub async fn delete(state: &AppState, user_id: i64, id: i64, ip: String) -> Result<(), Error> {
     db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        crate::db::write_transaction(conn, |conn| {
             if api_keys::delete_owned(conn, user_id, id)? == 0 {
                 return Err(Error::NotFound);
             }
@@ -98,7 +97,7 @@ pub async fn check(state: &AppState, user_id: i64, id: i64, ip: String) -> Resul
     let recorded = outcome.clone();
     let summary = db::run(&state.pool, move |conn| {
         let now = clock::now();
-        conn.transaction(|conn| {
+        crate::db::write_transaction(conn, |conn| {
             let (status, message, kind) = match &recorded {
                 CheckOutcome::Valid => (Some(KeyStatus::Valid), None, EventKind::KeyCheckedValid),
                 CheckOutcome::Unsafe => (Some(KeyStatus::Unsafe), None, EventKind::KeyCheckedUnsafe),

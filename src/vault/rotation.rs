@@ -44,7 +44,7 @@ pub fn rotate_all(conn: &mut DbConnection, keyring: &Keyring, batch: i64) -> any
             .load(conn)?;
         let Some(last) = rows.last() else { break };
         after_id = last.0;
-        conn.transaction(|conn| {
+        crate::db::write_transaction(conn, |conn| {
             for (id, user_id, api_key, secret) in &rows {
                 if api_key.starts_with(&active) && secret.starts_with(&active) {
                     report.current += 1;
