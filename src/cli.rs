@@ -72,7 +72,7 @@ pub async fn run() -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::from_process_env().map_err(|e| anyhow::anyhow!("configuration error: {e}"))?;
-    crate::telemetry::init(settings.is_production());
+    let _log_writer = crate::telemetry::init(settings.is_production());
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let app = Application::build(settings).await?;

@@ -456,7 +456,7 @@ on_both_backends! {
         let with_query = stranger.get(&format!("/login?next=/keys&token={QUERY_SECRET}")).await;
         assert_eq!(with_query.status, StatusCode::OK);
 
-        let log = server.kill();
+        let log = server.stop();
 
         for path in ["/register", "/login", "/api/v1/auth/login", "/account", "/account/password"] {
             let logged = log.lines().any(|line| line.contains("request") && names_path(line, path));
@@ -492,7 +492,7 @@ async fn production_logs_are_json_lines_and_the_request_line_carries_the_id_sent
     let vars = production_vars(dir.path(), port);
     let mut server = Server::start(dir.path(), port, &as_refs(&vars)).await;
     let id = request_id_of_get(&server, "/login").await;
-    let log = server.kill();
+    let log = server.stop();
 
     let lines: Vec<serde_json::Value> = log
         .lines()
@@ -519,7 +519,7 @@ async fn development_logs_are_human_readable_lines_with_the_request_id() {
     let data_dir = dir.path().join("data").display().to_string();
     let mut server = Server::start(dir.path(), port, &development_vars(&bind, &database, &data_dir)).await;
     let id = request_id_of_get(&server, "/login").await;
-    let log = server.kill();
+    let log = server.stop();
 
     let line = log
         .lines()

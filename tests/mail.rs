@@ -288,7 +288,7 @@ on_both_backends! {
         let link = mail.link_to("/verify-email");
         assert!(link.starts_with(&format!("{BASE_URL}/verify-email?token=")), "{link}");
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let log = server.kill();
+        let log = server.stop();
         assert!(eml_files(&db.dir.path().join("data").join("mail")).is_empty(), "no mail files in production");
         assert!(!log.contains(&token_of(&link)), "production logs no link token:\n{log}");
         assert!(!log.contains("/verify-email?token"), "{log}");
@@ -590,7 +590,7 @@ on_both_backends! {
         assert_eq!(after.attempts, 3, "not retried: {after:?}");
         assert!(after.sent_at.is_none());
         assert!(smtp.messages().is_empty(), "nothing was sent");
-        let log = server.kill();
+        let log = server.stop();
         assert_eq!(log.matches("mail given up").count(), 1, "given up once:\n{log}");
     }
 }

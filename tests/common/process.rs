@@ -15,6 +15,8 @@ use super::{client_builder, strip_ansi};
 
 pub const STARTUP_LIMIT: Duration = Duration::from_secs(20);
 pub const POLL_EVERY: Duration = Duration::from_millis(50);
+/// How long `stop` waits for a graceful shutdown before it kills.
+const STOP_LIMIT: Duration = Duration::from_secs(5);
 
 /// The binary with only `PATH` and `vars` in its environment, run in `dir`.
 pub fn tradebot(dir: &Path, vars: &[(&str, &str)]) -> Command {
@@ -122,8 +124,25 @@ impl Server {
         format!("{}{}", read_log(&self.stdout), read_log(&self.stderr))
     }
 
-    /// Kills the process with SIGKILL (no graceful shutdown) and returns
-    /// everything it wrote.
+    /// Stops the process as an operator does, with SIGTERM (a graceful
+    /// shutdown, which writes out the log lines still held in the log
+    /// writer's batch), SIGKILL after `STOP_LIMIT`; returns everything it
+    /// wrote. For tests that read the log.
+    pub fn stop(&mut self) -> String {
+        let terminated = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        assert!(terminated.is_ok_and(|status| status.success()), "could not send SIGTERM");
+        let deadline = Instant::now() + STOP_LIMIT;
+        while self.child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                return self.kill();
+            }
+            std::thread::sleep(POLL_EVERY);
+        }
+        self.logs()
+    }
+
+    /// Kills the process with SIGKILL (no graceful shutdown: log lines of
+    /// the last few milliseconds may be lost) and returns everything it wrote.
     pub fn kill(&mut self) -> String {
         let _ = self.child.kill();
         let _ = self.child.wait();
