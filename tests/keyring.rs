@@ -9,13 +9,11 @@ mod common;
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::fake_exchange::{FakeExchange, Restrictions};
+use common::process::{Finished, run_to_exit};
 use common::*;
 use diesel::prelude::*;
 use reqwest::{Client, StatusCode};
@@ -29,55 +27,12 @@ use tradebot::vault::keyring::{Keyring, new_key_line};
 use tradebot::vault::rotation::{RotationReport, rotate_all};
 use tradebot::vault::sealing::Field;
 
-const EXIT_LIMIT: Duration = Duration::from_secs(30);
-const POLL_EVERY: Duration = Duration::from_millis(20);
-
 // The binary, run as an operator runs it (after tests/cli.rs).
-
-/// A finished run of the binary.
-struct Finished {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `tradebot args…` in `dir` with only `PATH` and `vars` in its
-/// environment, to its exit; fails instead of hanging if it does not exit
-/// (e.g. because it started serving). Its output is kept outside `dir`.
-fn run_tradebot(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Finished {
-    let logs = tempfile::tempdir().unwrap();
-    let (out, err) = (logs.path().join("stdout"), logs.path().join("stderr"));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tradebot"));
-    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).current_dir(dir).args(args);
-    for (name, value) in vars {
-        command.env(name, value);
-    }
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .expect("the tradebot binary starts");
-    let read = |path: &Path| strip_ansi(&std::fs::read_to_string(path).unwrap_or_default());
-    let deadline = Instant::now() + EXIT_LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("`tradebot {}` did not exit within {EXIT_LIMIT:?}; stderr:\n{}", args.join(" "), read(&err));
-        }
-        std::thread::sleep(POLL_EVERY);
-    };
-    Finished { status, stdout: read(&out), stderr: read(&err) }
-}
 
 /// `tradebot keys generate --kid KID`, as an operator makes a key: its one line.
 fn generate_key(kid: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let run = run_tradebot(dir.path(), &["keys", "generate", "--kid", kid], &[]);
+    let run = run_to_exit(dir.path(), &["keys", "generate", "--kid", kid], &[]);
     assert!(run.status.success(), "keys generate --kid {kid}: {}", run.stderr);
     run.stdout.trim().to_owned()
 }
@@ -87,7 +42,7 @@ fn rotate(app: &TestApp, encryption_keys: &str, batch: usize) -> Finished {
     let data_dir = app.settings.data_dir.display().to_string();
     let batch = batch.to_string();
     let vars = [("DATABASE_URL", app.db.url.as_str()), ("DATA_DIR", &data_dir), ("ENCRYPTION_KEYS", encryption_keys)];
-    run_tradebot(app.db.dir.path(), &["keys", "rotate", "--batch", &batch], &vars)
+    run_to_exit(app.db.dir.path(), &["keys", "rotate", "--batch", &batch], &vars)
 }
 
 /// The key part of a `kid:base64` line, decoded.
@@ -273,7 +228,7 @@ fn start_fake_exchange(keys: &[ExchangeKey]) -> String {
 fn keys_generate_with_no_configuration_prints_one_kid_and_base64_line_of_a_32_byte_key() {
     let dir = tempfile::tempdir().unwrap();
 
-    let run = run_tradebot(dir.path(), &["keys", "generate"], &[]);
+    let run = run_to_exit(dir.path(), &["keys", "generate"], &[]);
 
     assert!(run.status.success(), "{}", run.stderr);
     let lines: Vec<&str> = run.stdout.lines().collect();
@@ -291,8 +246,8 @@ fn keys_generate_with_no_configuration_prints_one_kid_and_base64_line_of_a_32_by
 fn two_runs_of_keys_generate_print_different_keys() {
     let dir = tempfile::tempdir().unwrap();
 
-    let first = run_tradebot(dir.path(), &["keys", "generate"], &[]);
-    let second = run_tradebot(dir.path(), &["keys", "generate"], &[]);
+    let first = run_to_exit(dir.path(), &["keys", "generate"], &[]);
+    let second = run_to_exit(dir.path(), &["keys", "generate"], &[]);
 
     assert!(first.status.success() && second.status.success(), "{}{}", first.stderr, second.stderr);
     assert_ne!(key_bytes(first.stdout.trim()), key_bytes(second.stdout.trim()));
@@ -311,14 +266,14 @@ fn keys_generate_uses_the_key_id_given_with_kid() {
 fn keys_generate_refuses_a_malformed_kid_with_a_message_and_prints_no_key() {
     let dir = tempfile::tempdir().unwrap();
 
-    let run = run_tradebot(dir.path(), &["keys", "generate", "--kid", "a b"], &[]);
+    let run = run_to_exit(dir.path(), &["keys", "generate", "--kid", "a b"], &[]);
 
     assert!(!run.status.success(), "a key id with a space was accepted: {}", run.stdout);
     assert!(run.stderr.contains("letters, digits, - or _"), "stderr explains the key id rule:\n{}", run.stderr);
     assert_eq!(run.stdout, "", "no key line is printed");
     // A dot or a colon would break `v1.<kid>.…` or `kid:key`; an empty id names nothing.
     for kid in ["a.b", "a:b", ""] {
-        let run = run_tradebot(dir.path(), &["keys", "generate", "--kid", kid], &[]);
+        let run = run_to_exit(dir.path(), &["keys", "generate", "--kid", kid], &[]);
         assert!(!run.status.success(), "--kid {kid:?} was accepted: {}", run.stdout);
         assert!(run.stderr.starts_with("tradebot: "), "--kid {kid:?}: a message:\n{}", run.stderr);
         assert_eq!(run.stdout, "", "--kid {kid:?}: no key line is printed");
@@ -385,7 +340,7 @@ fn a_malformed_encryption_keys_stops_the_binary_in_development_naming_encryption
             ("ENCRYPTION_KEYS", value.as_str()),
         ];
 
-        let run = run_tradebot(dir.path(), &[], &vars);
+        let run = run_to_exit(dir.path(), &[], &vars);
 
         assert!(!run.status.success(), "started with ENCRYPTION_KEYS={value:?}");
         assert!(run.stderr.contains("ENCRYPTION_KEYS"), "stderr names ENCRYPTION_KEYS for {value:?}:\n{}", run.stderr);

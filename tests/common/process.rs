@@ -1,7 +1,8 @@
 //! The `tradebot` binary as a child process: started in a directory with a
 //! cleared environment (so nothing of the developer's leaks in), its output
-//! kept in files the test reads, and stopped with SIGKILL (no graceful
-//! shutdown), as a crash or an out-of-memory killer would.
+//! kept in files the test reads, and stopped either as an operator stops it
+//! (SIGTERM) or with SIGKILL (no graceful shutdown), as a crash or an
+//! out-of-memory killer would.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,8 @@ use reqwest::StatusCode;
 use super::{client_builder, strip_ansi};
 
 pub const STARTUP_LIMIT: Duration = Duration::from_secs(20);
+/// How long a one-shot command (`migrate`, `keys rotate`, …) may take.
+const EXIT_LIMIT: Duration = Duration::from_secs(30);
 pub const POLL_EVERY: Duration = Duration::from_millis(50);
 /// How long `stop` waits for a graceful shutdown before it kills.
 const STOP_LIMIT: Duration = Duration::from_secs(5);
@@ -58,13 +61,16 @@ pub struct Finished {
     pub stderr: String,
 }
 
-/// Runs the binary to its exit, failing (instead of hanging) if it is still
-/// running after the start-up limit, e.g. because it started serving.
+/// Runs `tradebot args…` in `dir` to its exit; fails instead of hanging if it
+/// is still running after `EXIT_LIMIT`, e.g. because it started serving. Its
+/// output is kept outside `dir`, so that a test can list what the command
+/// left in `dir`.
 pub fn run_to_exit(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Finished {
+    let logs = tempfile::tempdir().unwrap();
     let mut command = tradebot(dir, vars);
     command.args(args);
-    let (mut child, out, err) = spawn_logged(command, dir);
-    let deadline = Instant::now() + STARTUP_LIMIT;
+    let (mut child, out, err) = spawn_logged(command, logs.path());
+    let deadline = Instant::now() + EXIT_LIMIT;
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
@@ -72,7 +78,7 @@ pub fn run_to_exit(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Finished
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("`tradebot {}` did not exit; stderr:\n{}", args.join(" "), read_log(&err));
+            panic!("`tradebot {}` did not exit within {EXIT_LIMIT:?}; stderr:\n{}", args.join(" "), read_log(&err));
         }
         std::thread::sleep(POLL_EVERY);
     };
