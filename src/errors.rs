@@ -137,6 +137,9 @@ impl From<diesel::result::Error> for Error {
             D::DatabaseError(_, ref info) if looks_like_lost_connection(info.message()) => {
                 Error::Unavailable(info.message().to_owned())
             }
+            D::DatabaseError(_, ref info) if looks_like_busy_sqlite(info.message()) => {
+                Error::Unavailable(info.message().to_owned())
+            }
             D::DatabaseError(DatabaseErrorKind::ReadOnlyTransaction, info) => {
                 Error::WritesRefused(info.message().to_owned())
             }
@@ -161,6 +164,14 @@ fn looks_like_lost_connection(message: &str) -> bool {
     ]
     .iter()
     .any(|needle| message.contains(needle))
+}
+
+/// SQLite's `SQLITE_BUSY` / `SQLITE_LOCKED`: another connection held the
+/// write lock for longer than `busy_timeout`. Temporary, and the transaction
+/// that met it rolled back, so "try again shortly" is the truth.
+fn looks_like_busy_sqlite(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("database is locked") || message.contains("database table is locked")
 }
 
 /// SQLite reports a full disk (`SQLITE_FULL`), a read-only file

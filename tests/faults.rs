@@ -423,6 +423,37 @@ async fn on_a_full_disk_sqlite_refuses_writes_with_a_clear_503_and_takes_them_ag
     assert_eq!(stored, added + 1, "the refused key is not stored, the others are");
 }
 
+/// Another connection holding SQLite's write lock for longer than
+/// `busy_timeout` (10 s): a write waits that long, then answers 503 with a
+/// Retry-After and stores nothing; once the lock is released the same write
+/// goes through. SQLite only: PostgreSQL locks rows, never the whole database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_sqlite_write_lock_held_past_the_busy_timeout_a_write_answers_503_and_nothing_changes() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let email = "locked@example.com";
+    let client = app.logged_in_user(email).await;
+    let user_id = app.user_id(email);
+    let key_count = || app.with_conn(|conn| stored_keys(conn, user_id).len());
+
+    let mut holder = app.conn();
+    diesel::sql_query("BEGIN IMMEDIATE").execute(&mut *holder).unwrap();
+    let refused = add_key(&app, &client, "refused", &realistic_key("k"), &realistic_key("l")).await;
+    let retry_after = refused.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (status, content_type, page) = read_page(refused).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{page}");
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(page.contains("temporarily unavailable"), "{page}");
+    assert!(!page.contains("database is locked"), "the cause is for the log, not the page: {page}");
+    assert_eq!(retry_after.as_deref(), Some("5"));
+    diesel::sql_query("ROLLBACK").execute(&mut *holder).unwrap();
+    drop(holder);
+    assert_eq!(key_count(), 0, "nothing of the refused key is stored");
+
+    let added = add_key(&app, &client, "stored after", &realistic_key("m"), &realistic_key("n")).await;
+    assert_redirect_to(&added, "/keys");
+    assert_eq!(key_count(), 1);
+}
+
 /// Makes the app's database refuse writes, or take them again: PostgreSQL as
 /// a standby does (`default_transaction_read_only`); the SQLite files made
 /// immutable (`chattr +i`, which binds root too, and files already open).
