@@ -17,6 +17,8 @@ use super::OutgoingMail;
 use crate::config::Settings;
 
 const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Under the mail folder: where a mail file is written before it is renamed into place.
+const STAGING_FOLDER: &str = ".writing";
 const SMTP_CONVERSATION_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(Clone)]
@@ -61,12 +63,19 @@ impl MailTransport {
                 }
             }
             MailTransport::Files(dir) => {
-                let written = AsyncFileTransport::<Tokio1Executor>::new(dir)
+                // lettre writes the file in place (create, then write), so a
+                // reader could open it empty; written in a staging folder and
+                // renamed into `dir`, a mail file appears whole or not at all.
+                let staging = dir.join(STAGING_FOLDER);
+                tokio::fs::create_dir_all(&staging).await.map_err(|e| format!("mail file: {e}"))?;
+                let written = AsyncFileTransport::<Tokio1Executor>::new(&staging)
                     .send(message)
                     .await
                     .map_err(|e| format!("mail file: {e}"))?;
+                let name = format!("{written}.eml");
+                let file = dir.join(&name);
+                tokio::fs::rename(staging.join(&name), &file).await.map_err(|e| format!("mail file: {e}"))?;
                 if !settings.is_production() {
-                    let file = dir.join(format!("{written}.eml"));
                     tracing::info!(to = %mail.to, file = %file.display(), link = mail.link.as_deref().unwrap_or("-"), "development mail written");
                 }
                 Ok(())
