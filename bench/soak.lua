@@ -126,6 +126,17 @@ function request()
   return requests_by_step[kind]
 end
 
+-- Counts by status code as "200:123,303:45" (sorted), how each thread hands
+-- its counts to done() and how done() reports the sum.
+local function joined_counts(counts)
+  local parts = {}
+  for code, count in pairs(counts) do
+    parts[#parts + 1] = code .. ":" .. count
+  end
+  table.sort(parts)
+  return table.concat(parts, ",")
+end
+
 function response(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
   if body ~= nil and status == 200 then
@@ -141,12 +152,8 @@ function response(status, headers, body)
       end
     end
   end
-  -- For done(): "200:123,303:45".
-  local parts = {}
-  for code, count in pairs(statuses) do
-    parts[#parts + 1] = code .. ":" .. count
-  end
-  status_counts = table.concat(parts, ",")
+  -- For done().
+  status_counts = joined_counts(statuses)
 end
 
 if os.getenv("SOAK_DELAY_MS") then
@@ -167,10 +174,5 @@ function done(summary, latency, requests)
       total[code] = (total[code] or 0) + tonumber(count)
     end
   end
-  local parts = {}
-  for code, count in pairs(total) do
-    parts[#parts + 1] = code .. ":" .. count
-  end
-  table.sort(parts)
-  common.report(summary, latency, "statuses=" .. table.concat(parts, ","))
+  common.report(summary, latency, "statuses=" .. joined_counts(total))
 end
