@@ -1,9 +1,11 @@
-//! Logging: `tracing`, human-readable lines in development and JSON lines in
-//! production, filtered by `RUST_LOG` (default `info`).
+//! Logging: `tracing`, human-readable lines in development (fields written
+//! by `fields::PlainFields`) and JSON lines in production, filtered by
+//! `RUST_LOG` (default `info`).
 //! Lines go to stdout in batches (see `batched_writer`); the returned guard
 //! writes what is pending when it is dropped, at the end of the command.
 
 mod batched_writer;
+mod fields;
 
 use std::io::IsTerminal;
 
@@ -35,6 +37,6 @@ pub fn init(production: bool) -> WriterGuard {
         .with_ansi(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_writer(writer);
     // A second init (tests building several apps) keeps the first subscriber.
-    let _ = if production { builder.json().try_init() } else { builder.try_init() };
+    let _ = if production { builder.json().try_init() } else { builder.fmt_fields(fields::PlainFields).try_init() };
     guard
 }
