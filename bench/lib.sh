@@ -193,9 +193,9 @@ app_problems() {
 
 # --- users, sessions, keys ---------------------------------------------------
 
-# A pre-session: GET /login with a fresh cookie jar; prints "COOKIE TOKEN",
-# COOKIE as name=value for a Cookie header.
-pre_session() { # JAR
+# An anonymous visitor: GET /login with a fresh cookie jar; prints "COOKIE TOKEN",
+# COOKIE (the CSRF cookie) as name=value for a Cookie header.
+anonymous_visitor() { # JAR
     local jar=$1 page token cookie
     page=$(curl -fsS -c "$jar" "$APP_URL/login")
     token=$(grep -o 'name="csrf_token" value="[^"]*"' <<<"$page" | head -1 | sed 's/.*value="//; s/"$//')
@@ -242,7 +242,7 @@ add_keys_api() { # TOKEN COUNT
 # Logs EMAIL in through the form; prints "COOKIE TOKEN" of the logged-in session.
 form_login() { # EMAIL JAR
     local email=$1 jar=$2 pre cookie token status page
-    read -r cookie token <<<"$(pre_session "$jar")"
+    read -r cookie token <<<"$(anonymous_visitor "$jar")"
     status=$(curl -sS -o /dev/null -w '%{http_code}' -b "$jar" -c "$jar" \
         --data-urlencode "csrf_token=$token" --data-urlencode "email=$email" \
         --data-urlencode "password=$BENCH_PASSWORD" "$APP_URL/login")

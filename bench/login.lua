@@ -1,8 +1,8 @@
 -- The login form replayed: POST /login with email, password and the CSRF
--- token of a pre-session, sent with that pre-session's cookie. The session
--- lives in the (encrypted) cookie, so the same cookie and token log in every
--- time: each request is one real login (one bcrypt verification, a session
--- row, an audit event) answered 303.
+-- token of an anonymous visitor, sent with that visitor's CSRF cookie. The
+-- token is checked against the cookie the request carries, so the same cookie
+-- and token log in every time: each request is one real login (one bcrypt
+-- verification, a session row, an audit event) answered 303.
 --
 -- BENCH_EMAIL, BENCH_PASSWORD, BENCH_CSRF, BENCH_COOKIE (name=value).
 

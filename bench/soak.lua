@@ -5,7 +5,7 @@
 -- session list stays short), numbered from 1:
 --
 --   SOAK_COOKIE_n, SOAK_CSRF_n          logged-in session of the keys user
---   SOAK_PRE_COOKIE_n, SOAK_PRE_CSRF_n  pre-session for the login form
+--   SOAK_PRE_COOKIE_n, SOAK_PRE_CSRF_n  an anonymous visitor's CSRF cookie and token, for the login form
 --   SOAK_LOGIN_EMAIL_n                  the account the thread logs in as
 --   SOAK_PASSWORD                       everyone's password
 --   SOAK_USERS                          how many such sets there are

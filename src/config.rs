@@ -246,6 +246,11 @@ impl Settings {
         if self.is_production() { "__Host-tradebot_session" } else { "tradebot_session" }
     }
 
+    /// The anonymous visitor's CSRF cookie (`sessions::csrf`), prefixed as the session's.
+    pub fn csrf_cookie_name(&self) -> &'static str {
+        if self.is_production() { "__Host-tradebot_csrf" } else { "tradebot_csrf" }
+    }
+
     pub fn session_secret_bytes(&self) -> &[u8] {
         self.session_secret.expose_secret()
     }

@@ -307,14 +307,39 @@ fn a_bcrypt_cost_below_10_is_refused_in_production_and_in_development() {
     }
 }
 
-/// The session cookie a `GET /login` sets: its name and its attributes, lower-cased.
-fn session_cookie(answer: &Answer) -> (String, Vec<String>) {
-    let cookie = answer.set_cookies().into_iter().find(|c| c.contains("tradebot_session=")).unwrap_or_else(|| {
-        panic!("GET /login set no session cookie: {:?}", answer.set_cookies());
+/// The cookie named `name` that `answer` sets: its value and its attributes, lower-cased.
+fn cookie_set(answer: &Answer, name: &str) -> (String, Vec<String>) {
+    let prefix = format!("{name}=");
+    let cookie = answer.set_cookies().into_iter().find(|c| c.starts_with(&prefix)).unwrap_or_else(|| {
+        panic!("no {name} cookie set: {:?}", answer.set_cookies());
     });
     let mut parts = cookie.split(';').map(str::trim);
-    let name = parts.next().unwrap().split('=').next().unwrap().to_owned();
-    (name, parts.map(|a| a.to_ascii_lowercase()).collect())
+    let value = parts.next().unwrap()[prefix.len()..].to_owned();
+    (value, parts.map(|a| a.to_ascii_lowercase()).collect())
+}
+
+/// Registers an account through the form (which writes the session: a
+/// notice for the next page), sending the anonymous visitor's CSRF cookie by
+/// hand, since a client's cookie store keeps a `Secure` cookie off plain HTTP.
+async fn register_with_csrf_cookie(server: &Server, csrf_cookie: &str, login: &Answer) -> Answer {
+    let token = csrf_token_in(&login.body);
+    let form = [
+        ("csrf_token", token.as_str()),
+        ("email", "cookie@example.com"),
+        ("password", PASSWORD),
+        ("password_confirm", PASSWORD),
+    ];
+    let response = client_builder()
+        .build()
+        .unwrap()
+        .post(server.url("/register"))
+        .header("cookie", csrf_cookie)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let (status, headers) = (response.status(), response.headers().clone());
+    Answer { status, headers, body: response.text().await.unwrap() }
 }
 
 async fn plain_get(server: &Server, path: &str) -> Answer {
@@ -338,11 +363,15 @@ async fn production_with_every_required_variable_starts_and_sends_hsts_and_a_sec
     }
     let login = plain_get(&server, "/login").await;
     assert_eq!(login.status, StatusCode::OK);
-    let (name, attributes) = session_cookie(&login);
-    assert_eq!(name, "__Host-tradebot_session");
-    assert!(attributes.iter().any(|a| a == "secure"), "{attributes:?}");
-    assert!(attributes.iter().any(|a| a == "httponly"), "{attributes:?}");
-    assert!(attributes.iter().any(|a| a == "path=/"), "{attributes:?}");
+    let (csrf, csrf_attributes) = cookie_set(&login, "__Host-tradebot_csrf");
+    let registered = register_with_csrf_cookie(&server, &format!("__Host-tradebot_csrf={csrf}"), &login).await;
+    assert_eq!(registered.status, StatusCode::SEE_OTHER, "{}", registered.body);
+    let (_, session_attributes) = cookie_set(&registered, "__Host-tradebot_session");
+    for attributes in [csrf_attributes, session_attributes] {
+        for expected in ["secure", "httponly", "path=/"] {
+            assert!(attributes.iter().any(|a| a == expected), "{expected} in {attributes:?}");
+        }
+    }
     server.kill();
 }
 
@@ -361,9 +390,13 @@ async fn development_sends_no_hsts_and_an_unprefixed_cookie_without_secure() {
         assert!(answer.headers.get("strict-transport-security").is_none(), "{path} sent HSTS in development");
     }
     let login = plain_get(&server, "/login").await;
-    let (name, attributes) = session_cookie(&login);
-    assert_eq!(name, "tradebot_session");
-    assert!(!attributes.iter().any(|a| a == "secure"), "{attributes:?}");
+    let (csrf, csrf_attributes) = cookie_set(&login, "tradebot_csrf");
+    let registered = register_with_csrf_cookie(&server, &format!("tradebot_csrf={csrf}"), &login).await;
+    assert_eq!(registered.status, StatusCode::SEE_OTHER, "{}", registered.body);
+    let (_, session_attributes) = cookie_set(&registered, "tradebot_session");
+    for attributes in [csrf_attributes, session_attributes] {
+        assert!(!attributes.iter().any(|a| a == "secure"), "{attributes:?}");
+    }
     server.kill();
 }
 

@@ -131,22 +131,68 @@ async fn other_sessions_revoke_action(app: &TestApp, client: &Client) -> String 
 
 // ---- tokens on every form --------------------------------------------------
 
+/// The `Set-Cookie` headers of `response` that set or clear the cookie `name`.
+fn set_cookies_named(response: &Response, name: &str) -> Vec<String> {
+    let prefix = format!("{name}=");
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .filter(|v| v.starts_with(&prefix))
+        .collect()
+}
+
 on_both_backends! {
     async fn the_login_and_register_pages_give_an_anonymous_visitor_a_hidden_csrf_token(backend) {
         let app = spawn_app(backend).await;
         let client = browser();
 
         let login = app.get(&client, "/login").await;
-        let sets_pre_session = login.headers().get_all("set-cookie").iter().any(|v| {
-            v.to_str().unwrap().starts_with(&format!("{}=", app.settings.session_cookie_name()))
-        });
-        let (_, login_page) = (login.status(), login.text().await.unwrap());
-        let (_, register_page) = app.get_html(&client, "/register").await;
+        let csrf_cookies = set_cookies_named(&login, app.settings.csrf_cookie_name());
+        let session_cookies = set_cookies_named(&login, app.settings.session_cookie_name());
+        let login_page = login.text().await.unwrap();
+        let register = app.get(&client, "/register").await;
+        let register_cookies = set_cookies_named(&register, app.settings.csrf_cookie_name());
+        let register_page = register.text().await.unwrap();
 
-        assert!(sets_pre_session, "the token is bound to a pre-session cookie");
         let login_token = assert_every_form_has_a_token(&login_page, 1);
         let register_token = assert_every_form_has_a_token(&register_page, 1);
-        assert_eq!(login_token, register_token, "one pre-session, one token");
+        assert_eq!(login_token, register_token, "one visitor, one token");
+        assert_eq!(csrf_cookies.len(), 1, "the token is set as a cookie: {csrf_cookies:?}");
+        let mut parts = csrf_cookies[0].split(';').map(str::trim);
+        assert_eq!(parts.next(), Some(format!("{}={login_token}", app.settings.csrf_cookie_name()).as_str()));
+        let attributes: Vec<String> = parts.map(str::to_ascii_lowercase).collect();
+        for expected in ["httponly", "samesite=lax", "path=/"] {
+            assert!(attributes.iter().any(|a| a == expected), "{expected} in {attributes:?}");
+        }
+        assert!(!attributes.iter().any(|a| a.starts_with("max-age") || a.starts_with("expires")), "{attributes:?}");
+        assert!(register_cookies.is_empty(), "the cookie is set once: {register_cookies:?}");
+        assert!(session_cookies.is_empty(), "a page view writes no session: {session_cookies:?}");
+    }
+}
+
+on_both_backends! {
+    async fn logging_in_replaces_the_anonymous_token_and_removes_its_cookie(backend) {
+        let app = spawn_app(backend).await;
+        register(&app, "alice@example.com").await;
+        let client = browser();
+        let (_, login_page) = app.get_html(&client, "/login").await;
+        let anonymous_token = assert_every_form_has_a_token(&login_page, 1);
+
+        let login = app.login(&client, "alice@example.com", PASSWORD, false).await;
+
+        assert_redirect_to(&login, "/keys");
+        let removals = set_cookies_named(&login, app.settings.csrf_cookie_name());
+        assert_eq!(removals.len(), 1, "{removals:?}");
+        assert!(removals[0].to_ascii_lowercase().contains("max-age=0"), "the cookie is removed: {removals:?}");
+        let (_, keys) = app.get_html(&client, "/keys").await;
+        let session_token = assert_every_form_has_a_token(&keys, 1);
+        assert_ne!(session_token, anonymous_token, "a token seen before login is worthless after");
+        let refused = app.post_form_with_token(&client, "/logout", &anonymous_token, &[]).await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "the anonymous token is refused once logged in");
+        let (_, still_logged_in) = app.get_html(&client, "/keys").await;
+        assert_eq!(assert_every_form_has_a_token(&still_logged_in, 1), session_token);
     }
 }
 

@@ -1,48 +1,135 @@
-//! CSRF protection for every HTML form. The token lives in the session cookie's
-//! state — created on the first form an anonymous visitor sees (the pre-session)
-//! and replaced at login — and each form echoes it in a hidden `csrf_token`
-//! field. The middleware below checks every state-changing request outside the
-//! bearer-authenticated JSON API, and hands the handler the form without the
-//! token, so form structs can refuse unknown fields.
+//! CSRF protection for every HTML form. Each form echoes a token in a hidden
+//! `csrf_token` field, and the middleware below checks it on every
+//! state-changing request outside the bearer-authenticated JSON API, then
+//! hands the handler the form without the token, so form structs can refuse
+//! unknown fields.
+//!
+//! Where the expected token lives:
+//! - a logged-in visitor's is in the session cookie's (encrypted) state,
+//!   created at login: a token seen before login is worthless after it;
+//! - an anonymous visitor's (login, register, reset forms) is in a cookie of
+//!   its own, `tradebot_csrf` (`__Host-tradebot_csrf`, Secure, in production),
+//!   HttpOnly and SameSite=Lax, issued with the first form page the visitor
+//!   sees and removed at login: a double-submit cookie. A site that cannot set
+//!   cookies for this host cannot know it, and a cross-site POST does not
+//!   carry it. It was once kept in an encrypted "pre-session" instead; that
+//!   gave the same guarantee (anyone can get a valid pre-session by visiting)
+//!   at about a sixth of the cost of an anonymous page view (bench/README.md).
+//!
+//! A session state that holds a token wins over the cookie, for the forms
+//! and for the check alike.
 
 use actix_session::{Session, SessionExt};
-use actix_web::HttpMessage;
 use actix_web::body::{EitherBody, MessageBody};
+use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
-use actix_web::web::{Bytes, BytesMut};
+use actix_web::web::{self, Bytes, BytesMut};
+use actix_web::{HttpMessage, HttpRequest};
 use futures_util::StreamExt;
 use subtle::ConstantTimeEq;
 
 use crate::errors::Error;
 use crate::http::limits::MAX_BODY_BYTES;
 use crate::pages::PageError;
+use crate::state::AppState;
 
 const SESSION_KEY: &str = "csrf";
 pub const FIELD: &str = "csrf_token";
+/// Random bytes in a token; it is written as URL-safe base64 without padding.
+const TOKEN_BYTES: usize = 32;
+const TOKEN_CHARS: usize = (TOKEN_BYTES * 4).div_ceil(3);
 
-/// This session's token, created if it has none yet.
-pub fn token(session: &Session) -> String {
-    if let Ok(Some(existing)) = session.get::<String>(SESSION_KEY) {
+/// In the request's extensions: a token this answer must set as the cookie.
+#[derive(Clone)]
+struct Issued(String);
+
+/// In the request's extensions: the anonymous cookie must go (at login).
+struct Forget;
+
+/// The token for the forms on this request's page (see the module's notes).
+pub fn token(req: &HttpRequest) -> String {
+    let session = req.get_session();
+    if let Some(existing) = session_token(&session).or_else(|| cookie_token(req)) {
         return existing;
     }
-    rotate(session)
+    if let Some(Issued(issued)) = req.extensions().get::<Issued>() {
+        return issued.clone();
+    }
+    let fresh = crate::random::token::<TOKEN_BYTES>();
+    req.extensions_mut().insert(Issued(fresh.clone()));
+    fresh
 }
 
-/// A fresh token (at login, so a token seen before login is worthless after).
-pub fn rotate(session: &Session) -> String {
-    let fresh = crate::random::token::<32>();
+/// A logged-in session's token, created if it has none yet.
+pub fn session_form_token(session: &Session) -> String {
+    session_token(session).unwrap_or_else(|| new_session_token(session))
+}
+
+/// At login: a fresh token in the session, and the anonymous cookie removed.
+pub fn rotate(req: &HttpRequest) -> String {
+    req.extensions_mut().insert(Forget);
+    new_session_token(&req.get_session())
+}
+
+fn new_session_token(session: &Session) -> String {
+    let fresh = crate::random::token::<TOKEN_BYTES>();
     // Inserting a String into the cookie state cannot fail to serialise.
     let _ = session.insert(SESSION_KEY, &fresh);
     fresh
 }
 
-fn matches(session: &Session, submitted: &str) -> bool {
-    match session.get::<String>(SESSION_KEY) {
-        Ok(Some(expected)) => expected.as_bytes().ct_eq(submitted.as_bytes()).into(),
-        _ => false,
+fn session_token(session: &Session) -> Option<String> {
+    session.get::<String>(SESSION_KEY).ok().flatten()
+}
+
+/// The anonymous cookie's token, if it holds one of the shape this server issues.
+fn cookie_token(req: &HttpRequest) -> Option<String> {
+    let cookie = req.cookie(cookie_name(req))?;
+    let value = cookie.value();
+    let well_formed =
+        value.len() == TOKEN_CHARS && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    well_formed.then(|| value.to_owned())
+}
+
+fn cookie_name(req: &HttpRequest) -> &'static str {
+    req.app_data::<web::Data<AppState>>().map(|state| state.settings.csrf_cookie_name()).unwrap_or("tradebot_csrf")
+}
+
+fn is_production(req: &HttpRequest) -> bool {
+    req.app_data::<web::Data<AppState>>().is_some_and(|state| state.settings.is_production())
+}
+
+fn matches(req: &HttpRequest, submitted: &str) -> bool {
+    match session_token(&req.get_session()).or_else(|| cookie_token(req)) {
+        Some(expected) => expected.as_bytes().ct_eq(submitted.as_bytes()).into(),
+        None => false,
     }
+}
+
+/// The anonymous cookie's `Set-Cookie` (or its removal) that this answer needs.
+fn cookie_for<B>(res: &mut ServiceResponse<B>) {
+    let req = res.request().clone();
+    let name = cookie_name(&req);
+    let mut cookie = if req.extensions().get::<Forget>().is_some() {
+        if req.cookie(name).is_none() {
+            return;
+        }
+        let mut removal = Cookie::new(name, "");
+        removal.make_removal();
+        removal
+    } else if let Some(Issued(token)) = req.extensions().get::<Issued>().cloned() {
+        Cookie::new(name, token)
+    } else {
+        return;
+    };
+    cookie.set_path("/");
+    cookie.set_http_only(true);
+    cookie.set_same_site(SameSite::Lax);
+    cookie.set_secure(is_production(&req));
+    // A token is URL-safe base64: the cookie needs no encoding.
+    let _ = res.response_mut().add_cookie(&cookie);
 }
 
 fn changes_state(method: &Method) -> bool {
@@ -54,12 +141,16 @@ pub async fn require_csrf_token(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     if !changes_state(req.method()) {
-        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+        let mut res = next.call(req).await?;
+        cookie_for(&mut res);
+        return Ok(res.map_into_left_body());
     }
     match checked_form(&mut req).await {
         Ok(rest) => {
             req.set_payload(Payload::from(rest));
-            next.call(req).await.map(ServiceResponse::map_into_left_body)
+            let mut res = next.call(req).await?;
+            cookie_for(&mut res);
+            Ok(res.map_into_left_body())
         }
         Err(refusal) => {
             let (http_req, _) = req.into_parts();
@@ -95,8 +186,7 @@ async fn checked_form(req: &mut ServiceRequest) -> Result<Bytes, PageError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
         .map_err(|_| Error::BadRequest("The form could not be read: it is not valid UTF-8 form data.".into()))?;
     let submitted: Vec<&str> = pairs.iter().filter(|(k, _)| k == FIELD).map(|(_, v)| v.as_str()).collect();
-    let session = req.get_session();
-    if submitted.len() != 1 || !matches(&session, submitted[0]) {
+    if submitted.len() != 1 || !matches(req.request(), submitted[0]) {
         return Err(Error::Forbidden(
             "This form has expired or did not come from this site. Reload the page and try again.",
         )

@@ -69,7 +69,7 @@ pub(super) async fn page_auth(req: &HttpRequest) -> Result<PageAuth, Error> {
 }
 
 pub(super) fn current_user(auth: Box<Authenticated>, session: &Session) -> CurrentUser {
-    CurrentUser { user: auth.user, session_id: auth.session.id, csrf_token: csrf::token(session) }
+    CurrentUser { user: auth.user, session_id: auth.session.id, csrf_token: csrf::session_form_token(session) }
 }
 
 impl FromRequest for CurrentUser {

@@ -51,12 +51,12 @@ pub fn safe_next(next: Option<&str>) -> Option<String> {
     local.then(|| next.to_owned())
 }
 
-pub async fn form(session: Session, query: web::Query<LoginQuery>) -> HttpResponse {
+pub async fn form(req: HttpRequest, session: Session, query: web::Query<LoginQuery>) -> HttpResponse {
     let mut notice = super::take_notice(&session);
     if query.expired.is_some() {
         notice = Some(Notice::alert("Your session has expired, please log in again."));
     }
-    let layout = Layout::anonymous(csrf::token(&session)).with_notice(notice);
+    let layout = Layout::anonymous(csrf::token(&req)).with_notice(notice);
     let next = safe_next(query.next.as_deref()).unwrap_or_default();
     render(StatusCode::OK, &LoginPage { layout, email: String::new(), next, error: None })
 }
@@ -79,7 +79,7 @@ pub async fn submit(
         ip: client_ip::of_request(&req).to_string(),
     };
     let failed_page = |error: &'static str| LoginPage {
-        layout: Layout::anonymous(csrf::token(&session)),
+        layout: Layout::anonymous(csrf::token(&req)),
         email: email.clone(),
         next: next.clone().unwrap_or_default(),
         error: Some(error),
@@ -90,7 +90,7 @@ pub async fn submit(
             session.renew();
             session.insert(TOKEN_KEY, &logged_in.token).map_err(|e| Error::Unexpected(anyhow::anyhow!("{e}")))?;
             session.insert(REMEMBER_KEY, remember_me).map_err(|e| Error::Unexpected(anyhow::anyhow!("{e}")))?;
-            csrf::rotate(&session);
+            csrf::rotate(&req);
             Ok(see_other(next.as_deref().unwrap_or(AFTER_LOGIN)))
         }
         Err(Error::InvalidCredentials) => {

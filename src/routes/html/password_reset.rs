@@ -55,20 +55,19 @@ pub struct ResetForm {
     password_confirm: String,
 }
 
-pub async fn forgot_form(session: Session) -> HttpResponse {
-    let page = ForgotPage { layout: Layout::anonymous(csrf::token(&session)), email: String::new(), accepted: None };
+pub async fn forgot_form(req: HttpRequest) -> HttpResponse {
+    let page = ForgotPage { layout: Layout::anonymous(csrf::token(&req)), email: String::new(), accepted: None };
     render(StatusCode::OK, &page)
 }
 
 pub async fn forgot_submit(
     req: HttpRequest,
     state: web::Data<AppState>,
-    session: Session,
     form: web::Form<ForgotForm>,
 ) -> Result<HttpResponse, PageError> {
     request_reset(&state, &form.email, client_ip::of_request(&req).to_string()).await?;
     let page = ForgotPage {
-        layout: Layout::anonymous(csrf::token(&session)),
+        layout: Layout::anonymous(csrf::token(&req)),
         email: String::new(),
         accepted: Some(REQUEST_ACCEPTED),
     };
@@ -84,22 +83,22 @@ fn without_referrer(mut response: HttpResponse) -> HttpResponse {
     response
 }
 
-fn invalid_link_page(session: &Session) -> HttpResponse {
-    render(StatusCode::BAD_REQUEST, &ResetInvalidPage { layout: Layout::anonymous(csrf::token(session)) })
+fn invalid_link_page(req: &HttpRequest) -> HttpResponse {
+    render(StatusCode::BAD_REQUEST, &ResetInvalidPage { layout: Layout::anonymous(csrf::token(req)) })
 }
 
 pub async fn reset_form(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    session: Session,
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, PageError> {
     let token = query.into_inner().token.unwrap_or_default();
     let live = !token.is_empty() && token.len() <= 128 && token_is_live(&state, token.clone()).await?;
     let response = if live {
-        let layout = Layout::anonymous(csrf::token(&session));
+        let layout = Layout::anonymous(csrf::token(&req));
         render(StatusCode::OK, &ResetPage { layout, token, errors: FieldErrors::default() })
     } else {
-        invalid_link_page(&session)
+        invalid_link_page(&req)
     };
     Ok(without_referrer(response))
 }
@@ -126,9 +125,9 @@ pub async fn reset_submit(
         }
         Err(Error::Validation(errors)) => render(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &ResetPage { layout: Layout::anonymous(csrf::token(&session)), token, errors },
+            &ResetPage { layout: Layout::anonymous(csrf::token(&req)), token, errors },
         ),
-        Err(Error::BadRequest(_)) => invalid_link_page(&session),
+        Err(Error::BadRequest(_)) => invalid_link_page(&req),
         Err(other) => return Err(other.into()),
     };
     Ok(without_referrer(response))

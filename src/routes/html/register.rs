@@ -29,8 +29,8 @@ pub struct RegisterForm {
     password_confirm: String,
 }
 
-pub async fn form(session: Session) -> HttpResponse {
-    let layout = Layout::anonymous(csrf::token(&session));
+pub async fn form(req: HttpRequest) -> HttpResponse {
+    let layout = Layout::anonymous(csrf::token(&req));
     render(StatusCode::OK, &RegisterPage { layout, email: String::new(), errors: FieldErrors::default() })
 }
 
@@ -47,7 +47,7 @@ pub async fn submit(
         password_confirm: Some(password_confirm.into()),
     };
     let page = |errors: FieldErrors| RegisterPage {
-        layout: Layout::anonymous(csrf::token(&session)),
+        layout: Layout::anonymous(csrf::token(&req)),
         email: email.clone(),
         errors,
     };

@@ -29,7 +29,6 @@ pub struct TokenQuery {
 pub async fn verify(
     req: HttpRequest,
     state: web::Data<AppState>,
-    session: Session,
     visitor: OptionalUser,
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, PageError> {
@@ -41,7 +40,7 @@ pub async fn verify(
     };
     let layout = match &visitor.0 {
         Some(current) => Layout::for_user(current),
-        None => Layout::anonymous(csrf::token(&session)),
+        None => Layout::anonymous(csrf::token(&req)),
     };
     let logged_in = visitor.0.is_some();
     let (status, verified) = match outcome {
