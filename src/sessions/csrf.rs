@@ -12,16 +12,15 @@
 //!   HttpOnly and SameSite=Lax, issued with the first form page the visitor
 //!   sees and removed at login: a double-submit cookie. A site that cannot set
 //!   cookies for this host cannot know it, and a cross-site POST does not
-//!   carry it. It was once kept in an encrypted "pre-session" instead; that
-//!   gave the same guarantee (anyone can get a valid pre-session by visiting)
-//!   at about a sixth of the cost of an anonymous page view (bench/README.md).
+//!   carry it. It was once kept in an encrypted "pre-session" instead: the
+//!   same guarantee (anyone can get a valid pre-session by visiting), but a
+//!   first page view cost a sixth more (README, Load).
 //!
 //! A session state that holds a token wins over the cookie, for the forms
 //! and for the check alike.
 
 use actix_session::{Session, SessionExt};
 use actix_web::body::{EitherBody, MessageBody};
-use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
@@ -110,26 +109,38 @@ fn matches(req: &HttpRequest, submitted: &str) -> bool {
 
 /// The anonymous cookie's `Set-Cookie` (or its removal) that this answer needs.
 fn cookie_for<B>(res: &mut ServiceResponse<B>) {
-    let req = res.request().clone();
-    let name = cookie_name(&req);
-    let mut cookie = if req.extensions().get::<Forget>().is_some() {
+    let req = res.request();
+    let name = cookie_name(req);
+    let token = if req.extensions().get::<Forget>().is_some() {
         if req.cookie(name).is_none() {
             return;
         }
-        let mut removal = Cookie::new(name, "");
-        removal.make_removal();
-        removal
-    } else if let Some(Issued(token)) = req.extensions().get::<Issued>().cloned() {
-        Cookie::new(name, token)
+        None
+    } else if let Some(Issued(token)) = req.extensions().get::<Issued>() {
+        Some(token.clone())
     } else {
         return;
     };
-    cookie.set_path("/");
-    cookie.set_http_only(true);
-    cookie.set_same_site(SameSite::Lax);
-    cookie.set_secure(is_production(&req));
-    // A token is URL-safe base64: the cookie needs no encoding.
-    let _ = res.response_mut().add_cookie(&cookie);
+    let header = set_cookie(name, token.as_deref(), is_production(req));
+    if let Ok(value) = header::HeaderValue::try_from(header) {
+        res.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// The `Set-Cookie` value for the anonymous token, or with `None` its
+/// removal. Written out here, not by the cookie crate, whose general
+/// formatting cost 3 000 instructions a first page view for this one fixed
+/// shape: the name is a constant and a token URL-safe base64, so nothing in
+/// it needs encoding.
+fn set_cookie(name: &str, token: Option<&str>, secure: bool) -> String {
+    let mut value = format!("{name}={}; HttpOnly; SameSite=Lax; Path=/", token.unwrap_or(""));
+    if token.is_none() {
+        value.push_str("; Max-Age=0");
+    }
+    if secure {
+        value.push_str("; Secure");
+    }
+    value
 }
 
 fn changes_state(method: &Method) -> bool {

@@ -8,8 +8,8 @@
 //!   input, say — can start a forged line or drive the operator's terminal.
 //!   Text values are also written with Rust's `Debug` (quoted, escaped).
 //! - It is plain text, no ANSI styling: the default styles each field name
-//!   and `=` even with colours off, which cost about as much per request as
-//!   the rest of the request line (see bench/README.md).
+//!   and `=` even with colours off, a quarter of the instructions of a
+//!   request's span and line (README, Load).
 
 use std::fmt::{self, Write};
 
