@@ -131,18 +131,6 @@ async fn other_sessions_revoke_action(app: &TestApp, client: &Client) -> String 
 
 // ---- tokens on every form --------------------------------------------------
 
-/// The `Set-Cookie` headers of `response` that set or clear the cookie `name`.
-fn set_cookies_named(response: &Response, name: &str) -> Vec<String> {
-    let prefix = format!("{name}=");
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .filter(|v| v.starts_with(&prefix))
-        .collect()
-}
-
 on_both_backends! {
     async fn the_login_and_register_pages_give_an_anonymous_visitor_a_hidden_csrf_token(backend) {
         let app = spawn_app(backend).await;

@@ -130,13 +130,10 @@ fn bare_client() -> Client {
 }
 
 fn session_cookie_of(app: &TestApp, response: &Response) -> String {
-    let name = format!("{}=", app.settings.session_cookie_name());
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|v| v.starts_with(&name))
+    let name = app.settings.session_cookie_name();
+    set_cookies_named(response, name)
+        .into_iter()
+        .next()
         .unwrap_or_else(|| panic!("no {name} Set-Cookie in {:?}", response.headers()))
         .split(';')
         .next()

@@ -34,13 +34,10 @@ fn bare_client() -> Client {
 
 /// The raw `Set-Cookie` header that sets the session cookie.
 fn session_set_cookie(app: &TestApp, response: &Response) -> String {
-    let name = format!("{}=", app.settings.session_cookie_name());
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|v| v.starts_with(&name))
+    let name = app.settings.session_cookie_name();
+    set_cookies_named(response, name)
+        .into_iter()
+        .next()
         .unwrap_or_else(|| panic!("no {name} Set-Cookie in {:?}", response.headers()))
 }
 

@@ -209,6 +209,18 @@ pub fn browser() -> Client {
     client_builder().cookie_store(true).build().unwrap()
 }
 
+/// The `Set-Cookie` headers of `response` that set or clear the cookie `name`.
+pub fn set_cookies_named(response: &Response, name: &str) -> Vec<String> {
+    let prefix = format!("{name}=");
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .filter(|v| v.starts_with(&prefix))
+        .collect()
+}
+
 /// A client builder that does not follow redirects. reqwest's TLS backend here
 /// is rustls without a built-in crypto provider (the product installs `ring`),
 /// so every test client is made through this.
