@@ -134,10 +134,9 @@ impl From<diesel::result::Error> for Error {
             D::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 Error::Unavailable(info.message().to_owned())
             }
-            D::DatabaseError(_, ref info) if looks_like_lost_connection(info.message()) => {
-                Error::Unavailable(info.message().to_owned())
-            }
-            D::DatabaseError(_, ref info) if looks_like_busy_sqlite(info.message()) => {
+            D::DatabaseError(_, ref info)
+                if looks_like_lost_connection(info.message()) || looks_like_busy_sqlite(info.message()) =>
+            {
                 Error::Unavailable(info.message().to_owned())
             }
             D::DatabaseError(DatabaseErrorKind::ReadOnlyTransaction, info) => {

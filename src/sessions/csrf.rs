@@ -41,7 +41,6 @@ const TOKEN_BYTES: usize = 32;
 const TOKEN_CHARS: usize = (TOKEN_BYTES * 4).div_ceil(3);
 
 /// In the request's extensions: a token this answer must set as the cookie.
-#[derive(Clone)]
 struct Issued(String);
 
 /// In the request's extensions: the anonymous cookie must go (at login).
@@ -49,8 +48,7 @@ struct Forget;
 
 /// The token for the forms on this request's page (see the module's notes).
 pub fn token(req: &HttpRequest) -> String {
-    let session = req.get_session();
-    if let Some(existing) = session_token(&session).or_else(|| cookie_token(req)) {
+    if let Some(existing) = expected_token(req) {
         return existing;
     }
     if let Some(Issued(issued)) = req.extensions().get::<Issued>() {
@@ -67,9 +65,9 @@ pub fn session_form_token(session: &Session) -> String {
 }
 
 /// At login: a fresh token in the session, and the anonymous cookie removed.
-pub fn rotate(req: &HttpRequest) -> String {
+pub fn rotate(req: &HttpRequest) {
     req.extensions_mut().insert(Forget);
-    new_session_token(&req.get_session())
+    new_session_token(&req.get_session());
 }
 
 fn new_session_token(session: &Session) -> String {
@@ -77,6 +75,12 @@ fn new_session_token(session: &Session) -> String {
     // Inserting a String into the cookie state cannot fail to serialise.
     let _ = session.insert(SESSION_KEY, &fresh);
     fresh
+}
+
+/// The token a form of this request must carry: the session's if it holds
+/// one, else the anonymous cookie's.
+fn expected_token(req: &HttpRequest) -> Option<String> {
+    session_token(&req.get_session()).or_else(|| cookie_token(req))
 }
 
 fn session_token(session: &Session) -> Option<String> {
@@ -101,7 +105,7 @@ fn is_production(req: &HttpRequest) -> bool {
 }
 
 fn matches(req: &HttpRequest, submitted: &str) -> bool {
-    match session_token(&req.get_session()).or_else(|| cookie_token(req)) {
+    match expected_token(req) {
         Some(expected) => expected.as_bytes().ct_eq(submitted.as_bytes()).into(),
         None => false,
     }
