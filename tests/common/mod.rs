@@ -370,9 +370,36 @@ impl TestApp {
     }
 }
 
-/// A free loopback port (bound and released at once).
+/// A free loopback port for a server that binds it later, or binds it again
+/// after a stop (an SMTP server between `stop` and `resume`, a restarted app).
+///
+/// Taken from below the kernel's ephemeral range, where every `bind` to port 0
+/// and every outgoing connection gets its port: a port from that range, left
+/// unbound for a moment, can be handed to another test's server, and a test
+/// then talks to a stranger (one CI run lost a mail that way). Each test
+/// process starts at its own offset and counts up, so its ports never repeat.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static TAKEN: AtomicU32 = AtomicU32::new(0);
+    let (first, span) = ports_below_the_ephemeral_range();
+    let offset = std::process::id().wrapping_mul(7_919) % span;
+    loop {
+        let port = (first + (offset + TAKEN.fetch_add(1, Ordering::Relaxed)) % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// The 12 000 ports just below the ephemeral range (32768 by default on Linux).
+fn ports_below_the_ephemeral_range() -> (u32, u32) {
+    const SPAN: u32 = 12_000;
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    assert!(ephemeral_start >= 1_024 + SPAN, "the ephemeral port range starts at {ephemeral_start}: too low");
+    (ephemeral_start - SPAN, SPAN)
 }
 
 /// Log lines may carry terminal colours; the text is what matters.
