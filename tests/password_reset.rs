@@ -71,7 +71,7 @@ fn mails(smtp: &SmtpServer, to: &str, subject: &str) -> Vec<Delivered> {
 
 /// Mails to `to` with `subject`, waiting until there are at least `count`.
 async fn wait_for_mail(smtp: &SmtpServer, to: &str, subject: &str, count: usize) -> Vec<Delivered> {
-    let deadline = Instant::now() + MAIL_WAIT;
+    let deadline = Instant::now() + MAIL_WAIT + smtp.last_outage();
     loop {
         let found = mails(smtp, to, subject);
         if found.len() >= count {

@@ -14,6 +14,8 @@ pub struct SmtpServer {
     port: u16,
     maildir: TempDir,
     child: Option<Child>,
+    stopped_at: Option<Instant>,
+    last_outage: Duration,
 }
 
 /// A delivered message, parsed.
@@ -65,7 +67,13 @@ fn python() -> &'static str {
 
 impl SmtpServer {
     pub fn start() -> SmtpServer {
-        let mut server = SmtpServer { port: super::free_port(), maildir: tempfile::tempdir().unwrap(), child: None };
+        let mut server = SmtpServer {
+            port: super::free_port(),
+            maildir: tempfile::tempdir().unwrap(),
+            child: None,
+            stopped_at: None,
+            last_outage: Duration::ZERO,
+        };
         server.resume();
         server
     }
@@ -84,7 +92,16 @@ impl SmtpServer {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+            self.stopped_at = Some(Instant::now());
         }
+    }
+
+    /// How long the last `stop` … `resume` outage lasted (until the server was
+    /// listening again). The sender's backoff doubles with each failed try, so
+    /// its first try after an outage of `T` comes up to `T` (plus one base
+    /// backoff) after the outage ends: on a slow machine, far beyond a fixed wait.
+    pub fn last_outage(&self) -> Duration {
+        self.last_outage
     }
 
     /// Starts it again on the same port, with the same Maildir.
@@ -111,6 +128,9 @@ impl SmtpServer {
             assert!(Instant::now() < deadline, "aiosmtpd did not start listening on {}", self.port);
             std::thread::sleep(Duration::from_millis(50));
         }
+        if let Some(stopped_at) = self.stopped_at.take() {
+            self.last_outage = stopped_at.elapsed();
+        }
     }
 
     fn files(&self) -> Vec<PathBuf> {
@@ -126,8 +146,10 @@ impl SmtpServer {
         self.files().iter().map(|p| parse(p)).collect()
     }
 
-    /// Messages to `to`, waiting (up to `timeout`) until there are at least `count`.
+    /// Messages to `to`, waiting (up to `timeout`, plus the last outage, see
+    /// `last_outage`) until there are at least `count`.
     pub async fn wait_for(&self, to: &str, count: usize, timeout: Duration) -> Vec<Delivered> {
+        let timeout = timeout + self.last_outage;
         let deadline = Instant::now() + timeout;
         loop {
             let found: Vec<Delivered> =
