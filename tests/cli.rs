@@ -245,16 +245,6 @@ fn production_vars(dir: &Path, port: u16) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn with_var(vars: &[(&'static str, String)], name: &'static str, value: &str) -> Vec<(&'static str, String)> {
-    let mut vars: Vec<_> = vars.iter().filter(|(n, _)| *n != name).cloned().collect();
-    vars.push((name, value.to_owned()));
-    vars
-}
-
-fn as_refs<'a>(vars: &'a [(&'static str, String)]) -> Vec<(&'a str, &'a str)> {
-    vars.iter().map(|(n, v)| (*n, v.as_str())).collect()
-}
-
 #[track_caller]
 fn assert_refused_naming(run: &Finished, variable: &str) {
     assert!(!run.status.success(), "started although {variable} is wrong or missing");

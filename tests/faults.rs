@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::keys::{add_key, realistic_key};
 use common::outage::*;
-use common::process::Server;
+use common::process::{Server, as_refs};
 use common::*;
 use diesel::prelude::*;
 use reqwest::{Client, StatusCode};
@@ -83,10 +83,6 @@ fn server_vars(db: &TestDb, port: u16) -> Vec<(&'static str, String)> {
         ("REGISTER_RATE_PER_HOUR", "1000".to_owned()),
         ("LOGIN_RATE_PER_MINUTE", "1000".to_owned()),
     ]
-}
-
-fn as_refs<'a>(vars: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    vars.iter().map(|(n, v)| (*n, v.as_str())).collect()
 }
 
 /// Registers `email` through the API, verifies it in the database, and logs

@@ -190,16 +190,6 @@ fn development_vars(db: &TestDb, port: u16) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn with_var(mut vars: Vec<(&'static str, String)>, name: &'static str, value: &str) -> Vec<(&'static str, String)> {
-    vars.retain(|(n, _)| *n != name);
-    vars.push((name, value.to_owned()));
-    vars
-}
-
-fn as_refs<'a>(vars: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    vars.iter().map(|(n, v)| (*n, v.as_str())).collect()
-}
-
 fn pool_for(db: &TestDb) -> Pool {
     build_pool(&DatabaseUrl::parse(&db.url), 2)
 }
@@ -519,8 +509,8 @@ on_both_backends! {
         let pool = pool_for(&db);
         let email = "restart@example.com";
         let port = free_port();
-        let vars = with_var(development_vars(&db, port), "SMTP_URL", &smtp.url());
-        let vars = with_var(vars, "MAIL_RETRY_BASE_SECONDS", "0.5");
+        let vars = with_var(&development_vars(&db, port), "SMTP_URL", &smtp.url());
+        let vars = with_var(&vars, "MAIL_RETRY_BASE_SECONDS", "0.5");
         let mut first = Server::start(db.dir.path(), port, &as_refs(&vars)).await;
 
         assert_eq!(api_register(&browser(), &first.base, email).await, StatusCode::CREATED);
@@ -539,7 +529,7 @@ on_both_backends! {
         smtp.resume();
         assert!(smtp.messages().is_empty(), "nothing was sent while the app was down");
         let port = free_port();
-        let vars = with_var(vars, "BIND", &format!("127.0.0.1:{port}"));
+        let vars = with_var(&vars, "BIND", &format!("127.0.0.1:{port}"));
         let mut second = Server::start(db.dir.path(), port, &as_refs(&vars)).await;
 
         smtp.wait_for(email, 1, patience).await;
@@ -562,8 +552,8 @@ on_both_backends! {
         let pool = pool_for(&db);
         let email = "hopeless@example.com";
         let port = free_port();
-        let vars = with_var(development_vars(&db, port), "SMTP_URL", &smtp.url());
-        let vars = with_var(vars, "MAIL_MAX_ATTEMPTS", "3");
+        let vars = with_var(&development_vars(&db, port), "SMTP_URL", &smtp.url());
+        let vars = with_var(&vars, "MAIL_MAX_ATTEMPTS", "3");
         let mut server = Server::start(db.dir.path(), port, &as_refs(&vars)).await;
 
         assert_eq!(api_register(&browser(), &server.base, email).await, StatusCode::CREATED);

@@ -21,6 +21,19 @@ pub const POLL_EVERY: Duration = Duration::from_millis(50);
 /// How long `stop` waits for a graceful shutdown before it kills.
 const STOP_LIMIT: Duration = Duration::from_secs(5);
 
+/// `vars` with `name` set to `value`, replacing any value it had.
+pub fn with_var(vars: &[(&'static str, String)], name: &'static str, value: &str) -> Vec<(&'static str, String)> {
+    let mut vars: Vec<_> = vars.iter().filter(|(n, _)| *n != name).cloned().collect();
+    vars.push((name, value.to_owned()));
+    vars
+}
+
+/// Owned variables as the borrowed pairs that `tradebot`, `run_to_exit` and
+/// `Server::start` take.
+pub fn as_refs<'a>(vars: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    vars.iter().map(|(n, v)| (*n, v.as_str())).collect()
+}
+
 /// The binary with only `PATH` and `vars` in its environment, run in `dir`.
 pub fn tradebot(dir: &Path, vars: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tradebot"));
