@@ -12,12 +12,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Serialize;
 use sha2::Sha256;
+
+use super::side_server::SideServer;
 
 pub const RESTRICTIONS_PATH: &str = "/sapi/v1/account/apiRestrictions";
 
@@ -184,9 +185,8 @@ struct Shared {
 }
 
 pub struct FakeExchange {
-    port: u16,
+    server: SideServer,
     shared: Arc<Shared>,
-    handle: ServerHandle,
 }
 
 impl FakeExchange {
@@ -194,36 +194,17 @@ impl FakeExchange {
     pub fn start() -> FakeExchange {
         let shared = Arc::new(Shared::default());
         let data = web::Data::from(shared.clone());
-        let (started, on_start) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("fake-exchange".into())
-            .spawn(move || {
-                actix_web::rt::System::new().block_on(async move {
-                    let server = HttpServer::new(move || {
-                        App::new()
-                            .app_data(data.clone())
-                            .route(RESTRICTIONS_PATH, web::get().to(api_restrictions))
-                            .default_service(web::to(not_found))
-                    })
-                    .workers(1)
-                    .disable_signals()
-                    .shutdown_timeout(0)
-                    .bind(("127.0.0.1", 0))
-                    .expect("the fake exchange binds a port");
-                    let port = server.addrs()[0].port();
-                    let server = server.run();
-                    started.send((port, server.handle())).expect("the test waits for the fake exchange");
-                    server.await.expect("the fake exchange runs");
-                })
-            })
-            .expect("the fake exchange's thread starts");
-        let (port, handle) = on_start.recv().expect("the fake exchange starts");
-        FakeExchange { port, shared, handle }
+        let server = SideServer::start("fake exchange", move |app| {
+            app.app_data(data.clone())
+                .route(RESTRICTIONS_PATH, web::get().to(api_restrictions))
+                .default_service(web::to(not_found));
+        });
+        FakeExchange { server, shared }
     }
 
     /// `http://127.0.0.1:<port>`, for `EXCHANGE_BASE_URL`.
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.server.base_url()
     }
 
     /// Registers (or replaces) the account of `api_key`.
@@ -235,13 +216,6 @@ impl FakeExchange {
     /// Every request received so far, oldest first.
     pub fn requests(&self) -> Vec<ReceivedRequest> {
         self.shared.requests.lock().unwrap().clone()
-    }
-}
-
-impl Drop for FakeExchange {
-    fn drop(&mut self) {
-        // The stop command is sent at once; waiting for its completion is not needed.
-        drop(self.handle.stop(false));
     }
 }
 

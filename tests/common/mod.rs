@@ -8,6 +8,7 @@ pub mod fake_exchange;
 pub mod keys;
 pub mod outage;
 pub mod process;
+pub mod side_server;
 pub mod smtp;
 
 use std::collections::HashMap;

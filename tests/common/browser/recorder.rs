@@ -14,9 +14,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::common::side_server::SideServer;
 
 /// One HTML document as the server sent it.
 #[derive(Clone, Debug)]
@@ -35,9 +36,8 @@ struct Shared {
 }
 
 pub struct Recorder {
-    port: u16,
+    server: SideServer,
     shared: Arc<Shared>,
-    handle: ServerHandle,
 }
 
 /// Headers that belong to one connection, not to the message.
@@ -53,32 +53,15 @@ impl Recorder {
             documents: Mutex::new(Vec::new()),
         });
         let data = web::Data::from(shared.clone());
-        let (started, on_start) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("recording-proxy".into())
-            .spawn(move || {
-                actix_web::rt::System::new().block_on(async move {
-                    let server =
-                        HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(forward)))
-                            .workers(1)
-                            .disable_signals()
-                            .shutdown_timeout(0)
-                            .bind(("127.0.0.1", 0))
-                            .expect("the recording proxy binds a port");
-                    let port = server.addrs()[0].port();
-                    let server = server.run();
-                    started.send((port, server.handle())).expect("the test waits for the proxy");
-                    server.await.expect("the recording proxy runs");
-                })
-            })
-            .expect("the recording proxy's thread starts");
-        let (port, handle) = on_start.recv().expect("the recording proxy starts");
-        Recorder { port, shared, handle }
+        let server = SideServer::start("recording proxy", move |app| {
+            app.app_data(data.clone()).default_service(web::to(forward));
+        });
+        Recorder { server, shared }
     }
 
     /// Where the browser goes instead of the test server.
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.server.base_url()
     }
 
     /// The last document the browser navigated to.
@@ -88,12 +71,6 @@ impl Recorder {
 
     pub fn documents(&self) -> Vec<Document> {
         self.shared.documents.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        drop(self.handle.stop(false));
     }
 }
 
