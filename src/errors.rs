@@ -135,7 +135,9 @@ impl From<diesel::result::Error> for Error {
                 Error::Unavailable(info.message().to_owned())
             }
             D::DatabaseError(_, ref info)
-                if looks_like_lost_connection(info.message()) || looks_like_busy_sqlite(info.message()) =>
+                if looks_like_lost_connection(info.message())
+                    || looks_like_busy_sqlite(info.message())
+                    || looks_like_cancelled_statement(info.message()) =>
             {
                 Error::Unavailable(info.message().to_owned())
             }
@@ -171,6 +173,14 @@ fn looks_like_lost_connection(message: &str) -> bool {
 fn looks_like_busy_sqlite(message: &str) -> bool {
     let message = message.to_ascii_lowercase();
     message.contains("database is locked") || message.contains("database table is locked")
+}
+
+/// PostgreSQL's `lock_timeout` and `statement_timeout` (see
+/// `db::connection::POSTGRES_SESSION_SETTINGS`), and a statement an operator
+/// cancelled: "canceling statement due to …". The transaction rolled back, and
+/// the wait that caused it is passing, so this too is "try again shortly".
+fn looks_like_cancelled_statement(message: &str) -> bool {
+    message.to_ascii_lowercase().contains("canceling statement due to")
 }
 
 /// SQLite reports a full disk (`SQLITE_FULL`), a read-only file

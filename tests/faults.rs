@@ -1,9 +1,10 @@
 //! Faults an operator meets (issue 6): the process killed with SIGKILL in the
-//! middle of writes, PostgreSQL gone for ten seconds under load, and a
-//! database that can no longer store anything (a full disk, a read-only
-//! database). Each ends with the same question: is every row whole, and does
-//! the service work again without a restart? (The SMTP server down during a
-//! password reset is in tests/password_reset.rs.)
+//! middle of writes, PostgreSQL gone for ten seconds under load, a database
+//! that can no longer store anything (a full disk, a read-only database), and
+//! a lock held by another session for longer than the app waits for it. Each
+//! ends with the same question: is every row whole, and does the service work
+//! again without a restart? (The SMTP server down during a password reset is
+//! in tests/password_reset.rs.)
 
 mod common;
 
@@ -422,7 +423,8 @@ async fn on_a_full_disk_sqlite_refuses_writes_with_a_clear_503_and_takes_them_ag
 /// Another connection holding SQLite's write lock for longer than
 /// `busy_timeout` (10 s): a write waits that long, then answers 503 with a
 /// Retry-After and stores nothing; once the lock is released the same write
-/// goes through. SQLite only: PostgreSQL locks rows, never the whole database.
+/// goes through. PostgreSQL has no database-wide write lock; its counterpart
+/// is a table lock held past `lock_timeout`, the next test.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_sqlite_write_lock_held_past_the_busy_timeout_a_write_answers_503_and_nothing_changes() {
     let app = spawn_app(Backend::Sqlite).await;
@@ -441,6 +443,52 @@ async fn with_the_sqlite_write_lock_held_past_the_busy_timeout_a_write_answers_5
     assert!(page.contains("temporarily unavailable"), "{page}");
     assert!(!page.contains("database is locked"), "the cause is for the log, not the page: {page}");
     assert_eq!(retry_after.as_deref(), Some("5"));
+    diesel::sql_query("ROLLBACK").execute(&mut *holder).unwrap();
+    drop(holder);
+    assert_eq!(key_count(), 0, "nothing of the refused key is stored");
+
+    let added = add_key(&app, &client, "stored after", &realistic_key("m"), &realistic_key("n")).await;
+    assert_redirect_to(&added, "/keys");
+    assert_eq!(key_count(), 1);
+}
+
+/// PostgreSQL's counterpart: another session holds a lock on `api_keys` that
+/// lets reads through but no writes (as a long transaction or an operator's
+/// `LOCK TABLE` would) for longer than the
+/// app's `lock_timeout` (10 s). Adding a key waits that long, then answers 503
+/// with a Retry-After and stores nothing, instead of hanging for as long as
+/// the lock is held; once it is released the same write goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_postgresql_lock_held_past_the_lock_timeout_a_write_answers_503_and_nothing_changes() {
+    let Some(backend) = Backend::postgres() else {
+        eprintln!("PostgreSQL lock timeout not tested: TEST_DATABASE_URL is not set");
+        return;
+    };
+    let app = spawn_app(backend).await;
+    let email = "blocked@example.com";
+    let client = app.logged_in_user(email).await;
+    let user_id = app.user_id(email);
+    let key_count = || app.with_conn(|conn| stored_keys(conn, user_id).len());
+
+    let mut holder = app.conn();
+    diesel::sql_query("BEGIN").execute(&mut *holder).unwrap();
+    diesel::sql_query("LOCK TABLE api_keys IN EXCLUSIVE MODE").execute(&mut *holder).unwrap();
+    let started = Instant::now();
+    let refused = tokio::time::timeout(
+        Duration::from_secs(30),
+        add_key(&app, &client, "refused", &realistic_key("k"), &realistic_key("l")),
+    )
+    .await
+    .expect("the write gives up while the lock is still held");
+    let waited = started.elapsed();
+    let retry_after = refused.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (status, content_type, page) = read_page(refused).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{page}");
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(page.contains("temporarily unavailable"), "{page}");
+    assert!(!page.contains("lock timeout"), "the cause is for the log, not the page: {page}");
+    assert_eq!(retry_after.as_deref(), Some("5"));
+    assert!(waited >= Duration::from_secs(9), "it waited for the lock first ({waited:?})");
     diesel::sql_query("ROLLBACK").execute(&mut *holder).unwrap();
     drop(holder);
     assert_eq!(key_count(), 0, "nothing of the refused key is stored");

@@ -77,6 +77,13 @@ pub struct Manager {
 const SQLITE_PRAGMAS: &str =
     "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;";
 
+/// Applied to every PostgreSQL connection, the counterpart of SQLite's busy
+/// timeout: a query that waits for a lock (another session's long transaction,
+/// an operator's `LOCK TABLE`) gives up after 10 s, and any statement after
+/// 30 s, so a stuck database answers 503 "try again" instead of holding the
+/// request, a pool connection and a blocking thread for as long as it stays stuck.
+pub(super) const POSTGRES_SESSION_SETTINGS: &str = "SET lock_timeout = '10s'; SET statement_timeout = '30s';";
+
 impl ManageConnection for Manager {
     type Connection = DbConnection;
     type Error = r2d2::Error;
@@ -84,7 +91,9 @@ impl ManageConnection for Manager {
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.url {
             DatabaseUrl::Postgres(url) => {
-                PgConnection::establish(url).map(DbConnection::Postgresql).map_err(r2d2::Error::ConnectionError)
+                let mut conn = PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute(POSTGRES_SESSION_SETTINGS).map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Postgresql(conn))
             }
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;

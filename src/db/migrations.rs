@@ -5,6 +5,7 @@ use diesel::connection::SimpleConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use super::DbConnection;
+use super::connection::POSTGRES_SESSION_SETTINGS;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -19,9 +20,12 @@ pub fn run_pending_migrations(conn: &mut DbConnection) -> anyhow::Result<usize> 
             .map_err(|e| anyhow::anyhow!("SQLite migration failed: {e}"))?
             .len(),
         DbConnection::Postgresql(c) => {
+            // Waiting for another instance's migrations, or one rewriting a big
+            // table, may rightly take longer than a request's statement may.
+            c.batch_execute("SET lock_timeout = 0; SET statement_timeout = 0;")?;
             c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))?;
             let result = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len());
-            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))?;
+            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_ID}); {POSTGRES_SESSION_SETTINGS}"))?;
             result.map_err(|e| anyhow::anyhow!("PostgreSQL migration failed: {e}"))?
         }
     };
