@@ -420,59 +420,23 @@ async fn on_a_full_disk_sqlite_refuses_writes_with_a_clear_503_and_takes_them_ag
     assert_eq!(stored, added + 1, "the refused key is not stored, the others are");
 }
 
-/// Another connection holding SQLite's write lock for longer than
-/// `busy_timeout` (10 s): a write waits that long, then answers 503 with a
-/// Retry-After and stores nothing; once the lock is released the same write
-/// goes through. PostgreSQL has no database-wide write lock; its counterpart
-/// is a table lock held past `lock_timeout`, the next test.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_the_sqlite_write_lock_held_past_the_busy_timeout_a_write_answers_503_and_nothing_changes() {
-    let app = spawn_app(Backend::Sqlite).await;
+/// Another connection takes a lock with `lock` (run in order, in its own
+/// transaction) while a key is added: the write waits for as long as the app
+/// lets it wait for a lock (10 s), then answers 503 with a Retry-After and
+/// stores nothing, instead of hanging for as long as the lock is held; once
+/// it is released the same write goes through. `cause` is what the log, and
+/// not the page, may say.
+async fn a_write_behind_a_held_lock_answers_503_and_nothing_changes(backend: Backend, lock: &[&str], cause: &str) {
+    let app = spawn_app(backend).await;
     let email = "locked@example.com";
     let client = app.logged_in_user(email).await;
     let user_id = app.user_id(email);
     let key_count = || app.with_conn(|conn| stored_keys(conn, user_id).len());
 
     let mut holder = app.conn();
-    diesel::sql_query("BEGIN IMMEDIATE").execute(&mut *holder).unwrap();
-    let refused = add_key(&app, &client, "refused", &realistic_key("k"), &realistic_key("l")).await;
-    let retry_after = refused.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let (status, content_type, page) = read_page(refused).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{page}");
-    assert!(content_type.starts_with("text/html"), "{content_type}");
-    assert!(page.contains("temporarily unavailable"), "{page}");
-    assert!(!page.contains("database is locked"), "the cause is for the log, not the page: {page}");
-    assert_eq!(retry_after.as_deref(), Some("5"));
-    diesel::sql_query("ROLLBACK").execute(&mut *holder).unwrap();
-    drop(holder);
-    assert_eq!(key_count(), 0, "nothing of the refused key is stored");
-
-    let added = add_key(&app, &client, "stored after", &realistic_key("m"), &realistic_key("n")).await;
-    assert_redirect_to(&added, "/keys");
-    assert_eq!(key_count(), 1);
-}
-
-/// PostgreSQL's counterpart: another session holds a lock on `api_keys` that
-/// lets reads through but no writes (as a long transaction or an operator's
-/// `LOCK TABLE` would) for longer than the
-/// app's `lock_timeout` (10 s). Adding a key waits that long, then answers 503
-/// with a Retry-After and stores nothing, instead of hanging for as long as
-/// the lock is held; once it is released the same write goes through.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_a_postgresql_lock_held_past_the_lock_timeout_a_write_answers_503_and_nothing_changes() {
-    let Some(backend) = Backend::postgres() else {
-        eprintln!("PostgreSQL lock timeout not tested: TEST_DATABASE_URL is not set");
-        return;
-    };
-    let app = spawn_app(backend).await;
-    let email = "blocked@example.com";
-    let client = app.logged_in_user(email).await;
-    let user_id = app.user_id(email);
-    let key_count = || app.with_conn(|conn| stored_keys(conn, user_id).len());
-
-    let mut holder = app.conn();
-    diesel::sql_query("BEGIN").execute(&mut *holder).unwrap();
-    diesel::sql_query("LOCK TABLE api_keys IN EXCLUSIVE MODE").execute(&mut *holder).unwrap();
+    for statement in lock {
+        diesel::sql_query(*statement).execute(&mut *holder).unwrap();
+    }
     let started = Instant::now();
     let refused = tokio::time::timeout(
         Duration::from_secs(30),
@@ -486,7 +450,7 @@ async fn with_a_postgresql_lock_held_past_the_lock_timeout_a_write_answers_503_a
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{page}");
     assert!(content_type.starts_with("text/html"), "{content_type}");
     assert!(page.contains("temporarily unavailable"), "{page}");
-    assert!(!page.contains("lock timeout"), "the cause is for the log, not the page: {page}");
+    assert!(!page.contains(cause), "the cause is for the log, not the page: {page}");
     assert_eq!(retry_after.as_deref(), Some("5"));
     assert!(waited >= Duration::from_secs(9), "it waited for the lock first ({waited:?})");
     diesel::sql_query("ROLLBACK").execute(&mut *holder).unwrap();
@@ -496,6 +460,30 @@ async fn with_a_postgresql_lock_held_past_the_lock_timeout_a_write_answers_503_a
     let added = add_key(&app, &client, "stored after", &realistic_key("m"), &realistic_key("n")).await;
     assert_redirect_to(&added, "/keys");
     assert_eq!(key_count(), 1);
+}
+
+/// SQLite's write lock, held past `busy_timeout` (10 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_sqlite_write_lock_held_past_the_busy_timeout_a_write_answers_503_and_nothing_changes() {
+    a_write_behind_a_held_lock_answers_503_and_nothing_changes(
+        Backend::Sqlite,
+        &["BEGIN IMMEDIATE"],
+        "database is locked",
+    )
+    .await;
+}
+
+/// PostgreSQL has no database-wide write lock: its counterpart is a table
+/// lock that lets reads through but no writes (as a long transaction or an
+/// operator's `LOCK TABLE` would), held past the app's `lock_timeout` (10 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_postgresql_lock_held_past_the_lock_timeout_a_write_answers_503_and_nothing_changes() {
+    let Some(backend) = Backend::postgres() else {
+        eprintln!("PostgreSQL lock timeout not tested: TEST_DATABASE_URL is not set");
+        return;
+    };
+    let lock = ["BEGIN", "LOCK TABLE api_keys IN EXCLUSIVE MODE"];
+    a_write_behind_a_held_lock_answers_503_and_nothing_changes(backend, &lock, "lock timeout").await;
 }
 
 /// Makes the app's database refuse writes, or take them again: PostgreSQL as
