@@ -64,22 +64,19 @@ fn sender(mail: &Delivered) -> (String, String) {
     }
 }
 
+fn is_to_with_subject(mail: &Delivered, to: &str, subject: &str) -> bool {
+    is_to(mail, to) && mail.header("Subject") == Some(subject)
+}
+
 /// Mails to `to` with `subject`, so far.
 fn mails(smtp: &SmtpServer, to: &str, subject: &str) -> Vec<Delivered> {
-    smtp.messages().into_iter().filter(|m| is_to(m, to) && m.header("Subject") == Some(subject)).collect()
+    smtp.messages().into_iter().filter(|m| is_to_with_subject(m, to, subject)).collect()
 }
 
 /// Mails to `to` with `subject`, waiting until there are at least `count`.
 async fn wait_for_mail(smtp: &SmtpServer, to: &str, subject: &str, count: usize) -> Vec<Delivered> {
-    let deadline = Instant::now() + MAIL_WAIT + smtp.last_outage();
-    loop {
-        let found = mails(smtp, to, subject);
-        if found.len() >= count {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "{count} mail(s) \"{subject}\" to {to} expected, {} arrived", found.len());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let what = format!("\"{subject}\" to {to}");
+    smtp.wait_for_matching(&what, count, MAIL_WAIT, |m| is_to_with_subject(m, to, subject)).await
 }
 
 /// The token of a reset mail's link.

@@ -29,6 +29,7 @@ use actix_web::{HttpMessage, HttpRequest};
 use futures_util::StreamExt;
 use subtle::ConstantTimeEq;
 
+use crate::config::Settings;
 use crate::errors::Error;
 use crate::http::limits::MAX_BODY_BYTES;
 use crate::pages::PageError;
@@ -89,19 +90,16 @@ fn session_token(session: &Session) -> Option<String> {
 
 /// The anonymous cookie's token, if it holds one of the shape this server issues.
 fn cookie_token(req: &HttpRequest) -> Option<String> {
-    let cookie = req.cookie(cookie_name(req))?;
+    let cookie = req.cookie(settings(req)?.csrf_cookie_name())?;
     let value = cookie.value();
     let well_formed =
         value.len() == TOKEN_CHARS && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     well_formed.then(|| value.to_owned())
 }
 
-fn cookie_name(req: &HttpRequest) -> &'static str {
-    req.app_data::<web::Data<AppState>>().map(|state| state.settings.csrf_cookie_name()).unwrap_or("tradebot_csrf")
-}
-
-fn is_production(req: &HttpRequest) -> bool {
-    req.app_data::<web::Data<AppState>>().is_some_and(|state| state.settings.is_production())
+/// The app's settings: the cookie's name and attributes depend on them.
+fn settings(req: &HttpRequest) -> Option<&Settings> {
+    req.app_data::<web::Data<AppState>>().map(|state| &*state.settings)
 }
 
 fn matches(req: &HttpRequest, submitted: &str) -> bool {
@@ -114,7 +112,8 @@ fn matches(req: &HttpRequest, submitted: &str) -> bool {
 /// The anonymous cookie's `Set-Cookie` (or its removal) that this answer needs.
 fn cookie_for<B>(res: &mut ServiceResponse<B>) {
     let req = res.request();
-    let name = cookie_name(req);
+    let Some(settings) = settings(req) else { return };
+    let (name, secure) = (settings.csrf_cookie_name(), settings.is_production());
     let token = if req.extensions().get::<Forget>().is_some() {
         if req.cookie(name).is_none() {
             return;
@@ -125,7 +124,7 @@ fn cookie_for<B>(res: &mut ServiceResponse<B>) {
     } else {
         return;
     };
-    let header = set_cookie(name, token.as_deref(), is_production(req));
+    let header = set_cookie(name, token.as_deref(), secure);
     if let Ok(value) = header::HeaderValue::try_from(header) {
         res.headers_mut().append(header::SET_COOKIE, value);
     }

@@ -149,15 +149,26 @@ impl SmtpServer {
     /// Messages to `to`, waiting (up to `timeout`, plus the last outage, see
     /// `last_outage`) until there are at least `count`.
     pub async fn wait_for(&self, to: &str, count: usize, timeout: Duration) -> Vec<Delivered> {
-        let timeout = timeout + self.last_outage;
-        let deadline = Instant::now() + timeout;
+        let is_to = |m: &Delivered| m.header("To").is_some_and(|t| t.contains(to));
+        self.wait_for_matching(&format!("to {to}"), count, timeout, is_to).await
+    }
+
+    /// Messages that `keep` keeps (`what` says which, for the failure),
+    /// waiting as `wait_for` does until there are at least `count`.
+    pub async fn wait_for_matching(
+        &self,
+        what: &str,
+        count: usize,
+        timeout: Duration,
+        keep: impl Fn(&Delivered) -> bool,
+    ) -> Vec<Delivered> {
+        let deadline = Instant::now() + timeout + self.last_outage;
         loop {
-            let found: Vec<Delivered> =
-                self.messages().into_iter().filter(|m| m.header("To").is_some_and(|t| t.contains(to))).collect();
+            let found: Vec<Delivered> = self.messages().into_iter().filter(|m| keep(m)).collect();
             if found.len() >= count {
                 return found;
             }
-            assert!(Instant::now() < deadline, "{count} mail(s) to {to} expected, {} arrived", found.len());
+            assert!(Instant::now() < deadline, "{count} mail(s) {what} expected, {} arrived", found.len());
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
