@@ -20,6 +20,16 @@ fn the_readme_starts_with_the_run_and_test_commands() {
 }
 
 #[test]
+fn everything_a_newcomer_may_add_to_the_two_commands_is_marked_optional() {
+    let readme = read("README.md");
+    let after_commands = readme.split("```").nth(2).expect("text after the first code block");
+    assert!(after_commands.contains("Optional: `eval \"$(.ci/browser-tools)\"`"), "{after_commands}");
+    for install in ["apt-get install", "pip install", "npm install"] {
+        assert!(!after_commands.contains(install), "a required install step after the two commands: {install}");
+    }
+}
+
+#[test]
 fn every_configuration_variable_the_code_reads_is_in_the_readme_table() {
     let config = read("src/config.rs");
     let readme = read("README.md");
@@ -41,6 +51,7 @@ fn ci_runs_the_readme_test_command_on_both_backends() {
     let readme = read("README.md");
     let postgres_command = "TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo test";
     assert!(readme.contains(postgres_command));
-    assert!(ci.lines().any(|l| l.trim() == "cargo test"), "SQLite run");
+    // The SQLite run is the plain command, with every Python package hidden (.ci/without-python-packages).
+    assert!(ci.lines().any(|l| l.trim() == ".ci/without-python-packages cargo test"), "SQLite run");
     assert!(ci.lines().any(|l| l.trim() == postgres_command), "PostgreSQL run");
 }

@@ -1,21 +1,38 @@
-//! A real SMTP server for the tests: aiosmtpd (Debian's `python3-aiosmtpd`, or
-//! `pip install aiosmtpd`) on a loopback port, storing what it receives in a
-//! Maildir that the tests read and parse.
+//! A real SMTP server for the tests, on a loopback port: by default the
+//! in-process one of `embedded.rs` (the `mailin` crate's SMTP state machine), so
+//! `cargo test` needs nothing but the Rust toolchain; with
+//! `TEST_SMTP_SERVER=aiosmtpd`, the Python aiosmtpd instead, a second,
+//! independent implementation that `.ci/run` also runs the mail tests against.
 #![allow(dead_code)]
 
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod aiosmtpd;
+mod embedded;
+
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use self::aiosmtpd::Aiosmtpd;
+use self::embedded::{Inbox, Listening};
+
 pub struct SmtpServer {
     port: u16,
-    maildir: TempDir,
-    child: Option<Child>,
+    store: Store,
+    running: Option<Running>,
     stopped_at: Option<Instant>,
     last_outage: Duration,
+}
+
+/// Where the messages a server accepted are kept; outlives stops and resumes.
+enum Store {
+    Embedded(Inbox),
+    Maildir(TempDir),
+}
+
+/// The server while it listens; dropping it stops it.
+enum Running {
+    Embedded(Listening),
+    Aiosmtpd(Aiosmtpd),
 }
 
 /// A delivered message, parsed.
@@ -50,27 +67,17 @@ impl Delivered {
     }
 }
 
-fn python() -> &'static str {
-    for candidate in ["/usr/bin/python3", "python3"] {
-        let works = Command::new(candidate)
-            .args(["-c", "import aiosmtpd"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if works {
-            return candidate;
-        }
-    }
-    panic!("the mail tests need aiosmtpd: apt-get install python3-aiosmtpd (or pip install aiosmtpd)");
-}
-
 impl SmtpServer {
     pub fn start() -> SmtpServer {
+        let store = match std::env::var("TEST_SMTP_SERVER").as_deref() {
+            Ok("aiosmtpd") => Store::Maildir(tempfile::tempdir().unwrap()),
+            Ok("embedded") | Err(_) => Store::Embedded(Inbox::default()),
+            Ok(other) => panic!("TEST_SMTP_SERVER={other}: expected embedded (the default) or aiosmtpd"),
+        };
         let mut server = SmtpServer {
             port: super::free_port(),
-            maildir: tempfile::tempdir().unwrap(),
-            child: None,
+            store,
+            running: None,
             stopped_at: None,
             last_outage: Duration::ZERO,
         };
@@ -87,11 +94,9 @@ impl SmtpServer {
         self.port
     }
 
-    /// Stops the server (the port then refuses connections).
+    /// Stops the server: the port then refuses connections, and open ones are cut.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if self.running.take().is_some() {
             self.stopped_at = Some(Instant::now());
         }
     }
@@ -104,46 +109,25 @@ impl SmtpServer {
         self.last_outage
     }
 
-    /// Starts it again on the same port, with the same Maildir.
+    /// Starts it again on the same port, keeping what it received before.
     pub fn resume(&mut self) {
-        assert!(self.child.is_none(), "already running");
-        let child = Command::new(python())
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{}", self.port),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-            ])
-            .arg(self.maildir.path().join("mail"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("aiosmtpd starts");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not start listening on {}", self.port);
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        assert!(self.running.is_none(), "already running");
+        self.running = Some(match &self.store {
+            Store::Embedded(inbox) => Running::Embedded(Listening::listen(self.port, inbox.clone())),
+            Store::Maildir(dir) => Running::Aiosmtpd(Aiosmtpd::listen(self.port, &dir.path().join("mail"))),
+        });
         if let Some(stopped_at) = self.stopped_at.take() {
             self.last_outage = stopped_at.elapsed();
         }
     }
 
-    fn files(&self) -> Vec<PathBuf> {
-        let new = self.maildir.path().join("mail").join("new");
-        let mut files: Vec<PathBuf> =
-            std::fs::read_dir(&new).map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
-        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-        files
-    }
-
     /// Every message received so far, oldest first.
     pub fn messages(&self) -> Vec<Delivered> {
-        self.files().iter().map(|p| parse(p)).collect()
+        let raw = match &self.store {
+            Store::Embedded(inbox) => inbox.lock().unwrap().clone(),
+            Store::Maildir(dir) => Aiosmtpd::delivered(&dir.path().join("mail")),
+        };
+        raw.iter().map(|bytes| parse(bytes)).collect()
     }
 
     /// Messages to `to`, waiting (up to `timeout`, plus the last outage, see
@@ -174,15 +158,8 @@ impl SmtpServer {
     }
 }
 
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn parse(path: &Path) -> Delivered {
-    let bytes = std::fs::read(path).unwrap();
-    let mail = mailparse::parse_mail(&bytes).unwrap();
+fn parse(bytes: &[u8]) -> Delivered {
+    let mail = mailparse::parse_mail(bytes).unwrap();
     let headers = mail.headers.iter().map(|h| (h.get_key(), h.get_value())).collect();
     let mut text = String::new();
     let mut html = String::new();
@@ -194,7 +171,7 @@ fn parse(path: &Path) -> Delivered {
         }
     }
     Delivered {
-        raw: String::from_utf8_lossy(&bytes).into_owned(),
+        raw: String::from_utf8_lossy(bytes).into_owned(),
         headers,
         text,
         html,
