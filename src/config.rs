@@ -40,6 +40,17 @@ pub struct RateLimits {
     pub verification_mails_per_hour: u32,
 }
 
+/// The trading gateway's limits (SPEC §10).
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    /// Requests per second per bot token, with a burst of twice as many (`GATEWAY_RATE_PER_SECOND`).
+    pub rate_per_second: u32,
+    /// Public market-data requests per second per client IP (`GATEWAY_PUBLIC_RATE_PER_SECOND`).
+    pub public_rate_per_second: u32,
+    /// Failed token authentications per client IP per minute (`GATEWAY_AUTH_FAILURES_PER_MINUTE`).
+    pub auth_failures_per_minute: u32,
+}
+
 /// The outbox sender's pace.
 #[derive(Debug, Clone)]
 pub struct MailSettings {
@@ -67,11 +78,12 @@ pub struct Settings {
     pub smtp_url: Option<SecretString>,
     pub mail_from: String,
     pub exchange_base_url: String,
-    /// Upper bound of one exchange check (`EXCHANGE_TIMEOUT_SECONDS`, 1–10).
+    /// Upper bound of one exchange request, a key check or a gateway forward (`EXCHANGE_TIMEOUT_SECONDS`, 1–10).
     pub exchange_timeout: Duration,
     pub trusted_proxies: Vec<IpNet>,
     pub rate_limits: RateLimits,
     pub mail: MailSettings,
+    pub gateway: GatewaySettings,
     /// A bearer token that opens `/metrics` from anywhere (`METRICS_TOKEN`);
     /// without it, only loopback may scrape.
     pub metrics_token: Option<SecretString>,
@@ -215,6 +227,19 @@ impl Settings {
                 parse_number(get("MAIL_POLL_SECONDS"), "MAIL_POLL_SECONDS", 5.0_f64)?.max(0.1),
             ),
         };
+        let gateway = GatewaySettings {
+            rate_per_second: parse_limit(get("GATEWAY_RATE_PER_SECOND"), "GATEWAY_RATE_PER_SECOND", 20)?,
+            public_rate_per_second: parse_limit(
+                get("GATEWAY_PUBLIC_RATE_PER_SECOND"),
+                "GATEWAY_PUBLIC_RATE_PER_SECOND",
+                20,
+            )?,
+            auth_failures_per_minute: parse_limit(
+                get("GATEWAY_AUTH_FAILURES_PER_MINUTE"),
+                "GATEWAY_AUTH_FAILURES_PER_MINUTE",
+                20,
+            )?,
+        };
 
         Ok(Settings {
             environment,
@@ -236,6 +261,7 @@ impl Settings {
             trusted_proxies,
             rate_limits,
             mail,
+            gateway,
             metrics_token,
         })
     }

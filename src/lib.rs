@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod errors;
 pub mod exchange;
+pub mod gateway;
 pub mod http;
 pub mod mail;
 pub mod metrics;

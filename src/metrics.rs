@@ -11,6 +11,7 @@ use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVe
 
 use crate::admin::key_list;
 use crate::db::DbConnection;
+use crate::gateway::allow_list::EndpointClass;
 
 /// Label value for requests no route matched (unknown paths), so that
 /// scanners cannot grow the label set.
@@ -41,6 +42,14 @@ pub struct Metrics {
     login_failures: IntCounterVec,
     mails: IntGaugeVec,
     api_keys: IntGaugeVec,
+    gateway_requests: IntCounterVec,
+    gateway_upstream: HistogramVec,
+}
+
+/// The `class` label of a gateway request: its endpoint class, or `refused`
+/// for one off the allow-list.
+fn class_label(class: Option<EndpointClass>) -> &'static str {
+    class.map(EndpointClass::as_str).unwrap_or("refused")
 }
 
 /// What the gauges show, read in one go from the database.
@@ -113,19 +122,44 @@ impl Metrics {
         .expect("valid metric");
         let api_keys = IntGaugeVec::new(Opts::new("api_keys", "Stored exchange keys by status."), &["status"])
             .expect("valid metric");
+        let gateway_requests = IntCounterVec::new(
+            Opts::new("gateway_requests_total", "Trading-gateway requests answered, by endpoint class and status."),
+            &["class", "status"],
+        )
+        .expect("valid metric");
+        let gateway_upstream = HistogramVec::new(
+            HistogramOpts::new(
+                "gateway_upstream_duration_seconds",
+                "Time the exchange took to answer a forwarded gateway request, by endpoint class.",
+            )
+            .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            &["class"],
+        )
+        .expect("valid metric");
         for metric in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(login_failures.clone()),
             Box::new(mails.clone()),
             Box::new(api_keys.clone()),
+            Box::new(gateway_requests.clone()),
+            Box::new(gateway_upstream.clone()),
         ] {
             registry.register(metric).expect("each metric is registered once");
         }
         for reason in [LoginFailure::WrongCredentials, LoginFailure::Throttled, LoginFailure::Deactivated] {
             login_failures.with_label_values(&[reason.label()]);
         }
-        Metrics { registry, http_requests, http_duration, login_failures, mails, api_keys }
+        Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            login_failures,
+            mails,
+            api_keys,
+            gateway_requests,
+            gateway_upstream,
+        }
     }
 
     /// Counts one answered request; `route` is the matched pattern
@@ -138,6 +172,14 @@ impl Metrics {
 
     pub fn login_failed(&self, reason: LoginFailure) {
         self.login_failures.with_label_values(&[reason.label()]).inc();
+    }
+
+    pub fn gateway_request(&self, class: Option<EndpointClass>, status: u16) {
+        self.gateway_requests.with_label_values(&[class_label(class), &status.to_string()]).inc();
+    }
+
+    pub fn gateway_upstream(&self, class: Option<EndpointClass>, latency: Duration) {
+        self.gateway_upstream.with_label_values(&[class_label(class)]).observe(latency.as_secs_f64());
     }
 
     /// The text exposition format (version 0.0.4).

@@ -15,7 +15,7 @@ use crate::db::{self, DatabaseUrl};
 use crate::http::{encoding, limits, request_log, security_headers, throttled};
 use crate::mail::sender::MailSender;
 use crate::mail::transport::MailTransport;
-use crate::routes::{api, health, html, metrics};
+use crate::routes::{api, gateway, health, html, metrics};
 use crate::sessions::{cookie, csrf, operator};
 use crate::state::AppState;
 use crate::throttle::ip_limits::IpLimits;
@@ -131,12 +131,25 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings, limits: &IpLimits) 
                     .default_service(web::to(api::method_not_allowed("DELETE"))),
             )
             .service(
+                web::resource("/api-keys/{id}/tokens")
+                    .route(web::get().to(api::bot_tokens::list))
+                    .route(web::post().to(api::bot_tokens::create))
+                    .default_service(web::to(api::method_not_allowed("GET, POST"))),
+            )
+            .service(
+                web::resource("/api-keys/{id}/tokens/{token_id}")
+                    .route(web::delete().to(api::bot_tokens::revoke))
+                    .default_service(web::to(api::method_not_allowed("DELETE"))),
+            )
+            .service(
                 web::resource("/openapi.json")
                     .route(web::get().to(api::openapi::document))
                     .default_service(web::to(api::method_not_allowed("GET"))),
             )
             .default_service(web::to(api::not_found)),
     )
+    // Bots only: no session, no CSRF token, every method (the allow-list decides).
+    .service(web::scope(gateway::MOUNT).default_service(web::to(gateway::forward)))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
     .route("/metrics", web::get().to(metrics::scrape))
@@ -183,6 +196,9 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings, limits: &IpLimits) 
             .route("/keys/{id}/delete", web::get().to(html::keys::confirm_delete))
             .route("/keys/{id}/delete", web::post().to(html::keys::delete))
             .route("/keys/{id}/verify", web::post().to(html::keys::check))
+            .route("/keys/{id}", web::get().to(html::bot_tokens::show))
+            .route("/keys/{id}/tokens", web::post().to(html::bot_tokens::create))
+            .route("/keys/{id}/tokens/{token_id}/revoke", web::post().to(html::bot_tokens::revoke))
             .route("/account", web::get().to(html::account::show))
             .route("/account/password", web::post().to(html::account::change_password_submit))
             .route("/account/sessions/{id}/revoke", web::post().to(html::account::revoke))

@@ -23,7 +23,7 @@ pub enum Outcome {
 }
 
 /// Marks a key `revoked`: it stays listed (so its owner sees what happened)
-/// but can no longer be checked or used.
+/// but can no longer be checked or used, and its bot tokens are revoked.
 /// Returns the key's masked hint, for the operator's message.
 pub async fn revoke_key(
     state: &AppState,
@@ -48,6 +48,8 @@ pub async fn revoke_key(
             diesel::update(api_keys::table.find(key_id))
                 .set((api_keys::status.eq(KeyStatus::Revoked.as_str()), api_keys::updated_at.eq(now)))
                 .execute(conn)?;
+            // Its bot tokens die with it (the gateway also refuses any token of a revoked key).
+            crate::gateway::tokens::revoke_all_of_key(conn, key_id, now)?;
             audit::record_by_operator(conn, EventKind::KeyRevoked, owner_id, Some(operator_id), &ip, now)?;
             Ok((masked, Outcome::Changed))
         })

@@ -18,6 +18,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    bot_tokens (id) {
+        id -> BigInt,
+        api_key_id -> BigInt,
+        name -> Text,
+        scope -> Text,
+        token_hash -> Text,
+        token_hint -> Text,
+        allowed_ips -> Nullable<Text>,
+        expires_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        last_used_ip -> Nullable<Text>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     outbox (id) {
         id -> BigInt,
         message_id -> Text,
@@ -49,6 +66,7 @@ diesel::table! {
         kind -> Text,
         ip -> Text,
         actor_id -> Nullable<BigInt>,
+        details -> Nullable<Text>,
     }
 }
 
@@ -91,12 +109,14 @@ diesel::table! {
 }
 
 diesel::joinable!(api_keys -> users (user_id));
+diesel::joinable!(bot_tokens -> api_keys (api_key_id));
 diesel::joinable!(security_events -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(user_tokens -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
+    bot_tokens,
     outbox,
     rate_counters,
     security_events,

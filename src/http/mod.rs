@@ -12,10 +12,19 @@ pub fn is_api_path(path: &str) -> bool {
     path == "/api" || path.starts_with("/api/")
 }
 
-/// An error as the client of `path` understands it: a page, or `{detail}` JSON.
+/// Whether a request is for the trading gateway (errors are Binance's JSON there).
+pub fn is_gateway_path(path: &str) -> bool {
+    let mount = crate::routes::gateway::MOUNT;
+    path.strip_prefix(mount).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// An error as the client of `path` understands it: a page, `{detail}` JSON,
+/// or for the gateway Binance's `{code, msg}`.
 pub fn error_response_for(path: &str, error: crate::errors::Error) -> actix_web::HttpResponse {
     use actix_web::ResponseError;
-    if is_api_path(path) {
+    if is_gateway_path(path) {
+        crate::gateway::refusal::Refusal::from(error).error_response()
+    } else if is_api_path(path) {
         crate::routes::api::ApiError(error).error_response()
     } else {
         crate::pages::PageError::from(error).error_response()

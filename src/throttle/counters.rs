@@ -1,6 +1,6 @@
 //! Windowed counters in the database (`rate_counters`), for the limits that
 //! must hold across instances: failed logins per email, reset requests per
-//! email, verification mails per user.
+//! email, verification mails per user, failed bot-token authentications per IP.
 //!
 //! A request *reserves* a slot with single-statement conditional updates,
 //! which each database applies atomically, so N parallel requests can never
@@ -25,6 +25,11 @@ pub enum Counter {
     ResetRequests,
     /// By user id.
     VerificationMails,
+    /// Failed bot-token authentications at the gateway, by client IP.
+    GatewayAuthFailures,
+    /// Gateway refusals written to the audit log, by token or IP and reason
+    /// (a limit of one per minute keeps a misbehaving bot from flooding it).
+    GatewayRefusalEvents,
 }
 
 impl Counter {
@@ -33,6 +38,8 @@ impl Counter {
             Counter::FailedLogins => "login",
             Counter::ResetRequests => "reset",
             Counter::VerificationMails => "verify",
+            Counter::GatewayAuthFailures => "gateway-auth",
+            Counter::GatewayRefusalEvents => "gateway-refused",
         };
         format!("{prefix}:{subject}")
     }

@@ -3,6 +3,7 @@
 //! the real application on a random port, and a browser-like client.
 #![allow(dead_code)]
 
+pub mod bots;
 pub mod browser;
 pub mod fake_exchange;
 pub mod keys;

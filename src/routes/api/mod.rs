@@ -2,6 +2,7 @@
 //! `{"detail": …}` with the status from [`Error::status`].
 
 pub mod auth;
+pub mod bot_tokens;
 pub mod keys;
 pub mod openapi;
 

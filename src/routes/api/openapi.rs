@@ -5,20 +5,23 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, keys};
+use super::{auth, bot_tokens, keys};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "TradeBot accounts API", description = "Accounts and sealed exchange keys for TradeBot."),
+    info(title = "TradeBot accounts API", description = "Accounts, sealed exchange keys and bot tokens for TradeBot."),
     paths(
         auth::register, auth::login_handler, auth::me, auth::logout, auth::forgot_password, auth::reset_password,
-        keys::list, keys::create, keys::delete
+        keys::list, keys::create, keys::delete,
+        bot_tokens::list, bot_tokens::create, bot_tokens::revoke
     ),
     components(schemas(
         super::ErrorOut, super::ErrorDetail, super::FieldErrorOut,
         auth::UserOut, auth::RegisterBody, auth::LoginBody, auth::TokenOut,
         auth::ForgotPasswordBody, auth::ResetPasswordBody,
-        keys::KeyOut, keys::CreateKeyBody
+        keys::KeyOut, keys::CreateKeyBody,
+        bot_tokens::TokenOut, bot_tokens::CreatedTokenOut, bot_tokens::CreateTokenBody,
+        bot_tokens::Lifetime, bot_tokens::Never
     )),
     modifiers(&BearerAuth)
 )]

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod bot_tokens;
 pub mod home;
 pub mod keys;
 pub mod login;
