@@ -346,6 +346,8 @@ on_both_backends! {
             (Method::TRACE, "/api/v1/auth/me", "GET"),
             (Method::PUT, "/api/v1/api-keys", "GET, POST"),
             (Method::GET, "/api/v1/api-keys/1", "DELETE"),
+            (Method::PUT, "/api/v1/api-keys/1/tokens", "GET, POST"),
+            (Method::GET, "/api/v1/api-keys/1/tokens/2", "DELETE"),
             (Method::POST, "/api/v1/openapi.json", "GET"),
         ] {
             let response = app.client.request(method.clone(), app.url(path)).send().await.unwrap();
@@ -381,6 +383,8 @@ on_both_backends! {
                 "/api/v1/auth/reset-password",
                 "/api/v1/api-keys",
                 "/api/v1/api-keys/{id}",
+                "/api/v1/api-keys/{id}/tokens",
+                "/api/v1/api-keys/{id}/tokens/{token_id}",
             ])
         );
 
@@ -398,7 +402,7 @@ on_both_backends! {
                     .keys()
                     .map(|k| k.parse().unwrap_or_else(|_| panic!("{method} {path}: status `{k}`")))
                     .collect();
-                let live_path = path.replace("{id}", "1");
+                let live_path = path.replace("{id}", "1").replace("{token_id}", "1");
                 let mut request = app.client.request(method.clone(), app.url(&live_path));
                 if method == Method::POST {
                     request = request.json(&json!({}));
@@ -408,6 +412,6 @@ on_both_backends! {
                 assert!(listed.contains(&live), "{method} {path} answered {live}, the document lists {listed:?}");
             }
         }
-        assert_eq!(operations, 9, "every documented operation was called");
+        assert_eq!(operations, 12, "every documented operation was called");
     }
 }

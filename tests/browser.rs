@@ -211,6 +211,44 @@ async fn newcomer_stores_and_checks_a_key(backend: Backend, javascript: Javascri
     assert_eq!(asked.len(), 1, "one request reached the exchange");
     assert_eq!(asked[0].api_key.as_deref(), Some(api_key.as_str()));
 
+    // A bot token for the key, made on the key's page and shown once; a bot
+    // trades with it through the gateway until it is revoked.
+    b.follow(&format!("Bot tokens of key {shown}")).await;
+    b.expect_heading("Grid bot").await;
+    b.expect_text("No bot tokens for this key yet.").await;
+    b.press("Make token").await;
+    b.expect_field_error("Name", "Give the token a name, so you can tell your bots apart.").await;
+    b.fill("Name", "grid bot on vps-1").await;
+    b.tick("Trade: read, and place and cancel orders").await;
+    b.choose("Expires", "in 30 days").await;
+    b.fill("Allowed addresses (optional)", "127.0.0.1").await;
+    b.press("Make token").await;
+    b.expect_heading("Your new bot token").await;
+    b.expect_text(&format!("{BASE_URL}/exchange")).await;
+    let token = b.value_of("Your bot token").await;
+    assert!(token.starts_with("tbk_") && token.len() == 47, "{token}");
+    let bot_account = || {
+        let query = common::gateway::client_signed("recvWindow=5000");
+        client_builder()
+            .build()
+            .unwrap()
+            .get(site.app.url(&format!("/exchange/api/v3/account?{query}")))
+            .header("X-MBX-APIKEY", token.as_str())
+            .send()
+    };
+    assert_eq!(bot_account().await.unwrap().status(), reqwest::StatusCode::OK, "the bot reads its account at once");
+    b.follow(&format!("Done: back to key {shown}")).await;
+    let row = b.row_with("grid bot on vps-1").await;
+    assert!(row.contains("trade") && row.contains("active") && row.contains("127.0.0.1/32"), "{row}");
+    assert!(row.contains("from 127.0.0.1"), "its last use is shown: {row}");
+    assert!(!b.client().source().await.unwrap().contains(&token), "the token is shown once only");
+    b.press_for("Revoke", "grid bot on vps-1").await;
+    b.expect_notice("The token was revoked: bots using it are refused from their next request.").await;
+    assert!(b.row_with("grid bot on vps-1").await.contains("revoked"));
+    assert_eq!(bot_account().await.unwrap().status(), reqwest::StatusCode::UNAUTHORIZED, "refused once revoked");
+    b.follow("← All keys").await;
+    b.expect_heading("Your exchange API keys").await;
+
     // Logging out ends the session: the keys page asks to log in again.
     b.press("Log out").await;
     b.expect_heading("Log in").await;
@@ -509,6 +547,25 @@ async fn check_every_page(site: &Site, c: &mut Checked<'_>) {
     b.press_for("Check", &masked(&valid_key)).await;
     b.expect_notice(&format!("Key {} is valid", masked(&valid_key))).await;
     c.check("keys-checked-valid").await;
+    b.follow(&format!("Bot tokens of key {}", masked(&valid_key))).await;
+    b.expect_heading("Grid bot").await;
+    c.check("key-page").await;
+    b.fill("Allowed addresses (optional)", "10.0.0.0/33").await;
+    b.press("Make token").await;
+    b.expect_field_error("Name", "Give the token a name, so you can tell your bots apart.").await;
+    b.expect_field_error("Allowed addresses (optional)", "“10.0.0.0/33” is not an IP address or CIDR range.").await;
+    c.check("key-page-token-invalid").await;
+    b.fill("Name", "grid bot").await;
+    b.fill("Allowed addresses (optional)", "10.0.0.0/8").await;
+    b.press("Make token").await;
+    b.expect_heading("Your new bot token").await;
+    c.check("token-created").await;
+    b.follow(&format!("Done: back to key {}", masked(&valid_key))).await;
+    c.check("key-page-with-token").await;
+    b.press_for("Revoke", "grid bot").await;
+    b.expect_notice("The token was revoked").await;
+    c.check("key-page-token-revoked").await;
+    b.open("/keys").await;
     b.follow(&format!("Delete key {}", masked(&unknown_key))).await;
     b.expect_heading("Delete this key?").await;
     c.check("keys-delete-confirm").await;

@@ -29,6 +29,8 @@ pub struct EventListRow {
     pub ip: String,
     pub actor_id: Option<i64>,
     pub actor_email: Option<String>,
+    /// JSON facts of the event (a gateway order's symbol, side…), if any.
+    pub details: Option<String>,
 }
 
 pub struct EventPage {
@@ -77,6 +79,7 @@ pub fn list(conn: &mut DbConnection, filter: &EventFilter, page: PageNumber) -> 
             kind: e.kind,
             ip: e.ip,
             actor_id: e.actor_id,
+            details: e.details,
         })
         .collect();
     Ok(EventPage { rows, page, has_older })

@@ -197,13 +197,13 @@ async fn refuse_token(
     let event = RefusalEvent::new(denial.as_str(), incoming.method.as_str(), &incoming.path, ids);
     let ip = incoming.ip.to_string();
     let limit = state.settings.gateway.auth_failures_per_minute;
+    // Not one transaction: a counter's reservation is atomic statement by
+    // statement, and on PostgreSQL the insert it may race on would abort one.
     let counted = db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            let key = Counter::GatewayAuthFailures.key(&ip);
-            let reservation = counters::reserve(conn, &key, limit, Duration::from_secs(60), now)?;
-            trail::record_refusal(conn, user_id, &ip, &event, now)?;
-            Ok::<_, Error>(reservation)
-        })
+        let key = Counter::GatewayAuthFailures.key(&ip);
+        let reservation = counters::reserve(conn, &key, limit, Duration::from_secs(60), now)?;
+        trail::record_refusal(conn, user_id, &ip, &event, now)?;
+        Ok(reservation)
     })
     .await;
     match counted {
@@ -219,12 +219,8 @@ async fn refuse_token(
 /// Records a refusal; a failure to record is logged, never the client's problem.
 async fn note_refusal(state: &AppState, user_id: Option<i64>, ip: IpAddr, event: RefusalEvent) {
     let ip = ip.to_string();
-    let recorded = db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            Ok::<_, Error>(trail::record_refusal(conn, user_id, &ip, &event, clock::now())?)
-        })
-    })
-    .await;
+    let recorded =
+        db::run(&state.pool, move |conn| Ok(trail::record_refusal(conn, user_id, &ip, &event, clock::now())?)).await;
     if let Err(error) = recorded {
         error.log();
         tracing::warn!("a gateway refusal could not be recorded in the audit log");

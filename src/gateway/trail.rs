@@ -114,7 +114,9 @@ impl RefusalEvent {
 }
 
 /// Records a refusal unless the same token (or, without one, the same
-/// address) was refused for the same reason in the last minute.
+/// address) was refused for the same reason in the last minute. Not inside a
+/// transaction: the counter's insert may lose a race, which on PostgreSQL
+/// would abort the whole transaction.
 pub fn record_refusal(
     conn: &mut DbConnection,
     user_id: Option<i64>,

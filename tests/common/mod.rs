@@ -6,6 +6,7 @@
 pub mod bots;
 pub mod browser;
 pub mod fake_exchange;
+pub mod gateway;
 pub mod keys;
 pub mod outage;
 pub mod process;

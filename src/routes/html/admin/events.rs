@@ -37,6 +37,24 @@ pub struct EventView {
     pub kind: String,
     pub ip: String,
     pub by: String,
+    /// The event's facts as `name: value` pairs.
+    pub details: String,
+}
+
+/// `{"symbol":"BTCUSDT","price":null,…}` as `symbol: BTCUSDT, …`, nulls left out.
+fn readable_details(json: Option<&str>) -> String {
+    let Some(serde_json::Value::Object(facts)) = json.and_then(|j| serde_json::from_str(j).ok()) else {
+        return String::new();
+    };
+    facts
+        .into_iter()
+        .filter(|(_, value)| !value.is_null())
+        .map(|(name, value)| match value {
+            serde_json::Value::String(text) => format!("{name}: {text}"),
+            other => format!("{name}: {other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl From<EventListRow> for EventView {
@@ -53,6 +71,7 @@ impl From<EventListRow> for EventView {
             kind: e.kind,
             ip: e.ip,
             by: if e.actor_id.is_some() { who(e.actor_id, e.actor_email) } else { String::new() },
+            details: readable_details(e.details.as_deref()),
         }
     }
 }
