@@ -33,5 +33,7 @@ pub async fn delete_account(
         })?;
         Ok(())
     })
-    .await
+    .await?;
+    state.gateway.credentials.forget_user(user_id);
+    Ok(())
 }

@@ -32,7 +32,7 @@ pub async fn revoke_key(
     ip: String,
 ) -> Result<(String, Outcome), Error> {
     let operator_id = operator.id;
-    db::run(&state.pool, move |conn| {
+    let outcome = db::run(&state.pool, move |conn| {
         crate::db::write_transaction(conn, |conn| {
             let (owner_id, status, hint): (i64, String, String) = api_keys::table
                 .find(key_id)
@@ -54,7 +54,9 @@ pub async fn revoke_key(
             Ok((masked, Outcome::Changed))
         })
     })
-    .await
+    .await;
+    state.gateway.credentials.forget_key(key_id);
+    outcome
 }
 
 /// Deactivates (`active == false`) or re-activates an account. Deactivation
@@ -71,7 +73,7 @@ pub async fn set_active(
         return Err(Error::BadRequest(CANNOT_DEACTIVATE_SELF.to_owned()));
     }
     let operator_id = operator.id;
-    db::run(&state.pool, move |conn| {
+    let outcome = db::run(&state.pool, move |conn| {
         crate::db::write_transaction(conn, |conn| {
             let user = User::find(conn, user_id)?.ok_or(Error::NotFound)?;
             if user.is_active == active {
@@ -91,5 +93,7 @@ pub async fn set_active(
             Ok((user.email, Outcome::Changed))
         })
     })
-    .await
+    .await;
+    state.gateway.credentials.forget_user(user_id);
+    outcome
 }

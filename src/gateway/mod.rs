@@ -10,10 +10,12 @@
 //! - [`allow_list`], [`authorize`]: what may pass, and with which token;
 //! - [`resign`], [`upstream`], [`relay`]: re-signing, forwarding, and the whole
 //!   request from the client's bytes to the exchange's answer;
+//! - [`credential_cache`]: a one-second memory of token lookups;
 //! - [`limits`], [`trail`], [`refusal`]: rate limits, audit events, errors.
 
 pub mod allow_list;
 pub mod authorize;
+pub mod credential_cache;
 pub mod limits;
 pub mod refusal;
 pub mod relay;
@@ -27,10 +29,12 @@ pub mod upstream;
 use crate::config::Settings;
 
 /// What the gateway keeps for the life of the process: the exchange's
-/// connection pool and the in-memory limits. No token or secret.
+/// connection pool, the in-memory limits, and a one-second memory of token
+/// lookups (sealed columns only). No token value and no opened secret.
 pub struct Gateway {
     pub upstream: upstream::Upstream,
     pub limits: limits::GatewayLimits,
+    pub credentials: credential_cache::CredentialCache,
 }
 
 impl Gateway {
@@ -38,6 +42,7 @@ impl Gateway {
         Ok(Gateway {
             upstream: upstream::Upstream::new(&settings.exchange_base_url, settings.exchange_timeout)?,
             limits: limits::GatewayLimits::new(&settings.gateway),
+            credentials: credential_cache::CredentialCache::default(),
         })
     }
 }

@@ -180,7 +180,15 @@ async fn find_credential(state: &AppState, token: Option<&SecretString>) -> Resu
         return Ok(None);
     };
     let hash = tokens::hash_of(token.expose_secret());
-    Ok(db::run(&state.pool, move |conn| Ok(Credential::find_by_hash(conn, &hash)?)).await?)
+    if let Some(credential) = state.gateway.credentials.get(&hash) {
+        return Ok(Some(credential));
+    }
+    let key = hash.clone();
+    let found = db::run(&state.pool, move |conn| Ok(Credential::find_by_hash(conn, &key)?)).await?;
+    if let Some(credential) = &found {
+        state.gateway.credentials.put(hash, credential.clone());
+    }
+    Ok(found)
 }
 
 /// A failed token authentication: counted per address (across instances),
@@ -252,8 +260,12 @@ async fn keep_books(
         })
     })
     .await;
-    if let Err(error) = kept {
-        error.log();
-        tracing::error!(token_id, "a gateway request's audit event or last use could not be stored");
+    match kept {
+        Ok(()) if stale => state.gateway.credentials.mark_used(token_id, now),
+        Ok(()) => {}
+        Err(error) => {
+            error.log();
+            tracing::error!(token_id, "a gateway request's audit event or last use could not be stored");
+        }
     }
 }

@@ -92,5 +92,8 @@ pub async fn revoke(state: &AppState, user_id: i64, key_id: i64, token_id: i64, 
             Ok(())
         })
     })
-    .await
+    .await?;
+    // Refused from its next request on this instance.
+    state.gateway.credentials.forget_token(token_id);
+    Ok(())
 }

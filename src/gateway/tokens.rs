@@ -187,7 +187,7 @@ pub fn revoke_all_of_key(conn: &mut DbConnection, api_key_id: i64, now: NaiveDat
 
 /// What the gateway needs to decide about one presented token: the token's
 /// own limits, its key (sealed), and its owner's state, in one query.
-#[derive(Queryable)]
+#[derive(Clone, Queryable)]
 pub struct Credential {
     pub token_id: i64,
     pub scope: String,

@@ -69,7 +69,9 @@ pub async fn delete(state: &AppState, user_id: i64, id: i64, ip: String) -> Resu
             Ok(())
         })
     })
-    .await
+    .await?;
+    state.gateway.credentials.forget_key(id);
+    Ok(())
 }
 
 /// Opens the key, asks the exchange what it may do, and records the answer
@@ -114,5 +116,7 @@ pub async fn check(state: &AppState, user_id: i64, id: i64, ip: String) -> Resul
         })
     })
     .await?;
+    // The key's status may have changed: its tokens are looked up afresh.
+    state.gateway.credentials.forget_key(id);
     Ok((summary, outcome))
 }
