@@ -38,10 +38,22 @@ pub enum EventKind {
     BotTokenRevoked,
     GatewayOrder,
     GatewayRefused,
+    TwoFactorEnabled,
+    TwoFactorDisabled,
+    RecoveryCodesRenewed,
+    RecoveryCodeUsed,
+    TwoFactorReset,
+    SecondFactorFailed,
+    ReauthSucceeded,
+    ReauthFailed,
+    EmailChangeRequested,
+    EmailChanged,
+    NewDeviceSignIn,
+    SignInNoticesChanged,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 27] = [
+    pub const ALL: [EventKind; 39] = [
         EventKind::Registered,
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
@@ -69,6 +81,18 @@ impl EventKind {
         EventKind::BotTokenRevoked,
         EventKind::GatewayOrder,
         EventKind::GatewayRefused,
+        EventKind::TwoFactorEnabled,
+        EventKind::TwoFactorDisabled,
+        EventKind::RecoveryCodesRenewed,
+        EventKind::RecoveryCodeUsed,
+        EventKind::TwoFactorReset,
+        EventKind::SecondFactorFailed,
+        EventKind::ReauthSucceeded,
+        EventKind::ReauthFailed,
+        EventKind::EmailChangeRequested,
+        EventKind::EmailChanged,
+        EventKind::NewDeviceSignIn,
+        EventKind::SignInNoticesChanged,
     ];
 
     pub fn parse(text: &str) -> Option<EventKind> {
@@ -104,6 +128,18 @@ impl EventKind {
             EventKind::BotTokenRevoked => "bot_token_revoked",
             EventKind::GatewayOrder => "gateway_order",
             EventKind::GatewayRefused => "gateway_refused",
+            EventKind::TwoFactorEnabled => "two_factor_enabled",
+            EventKind::TwoFactorDisabled => "two_factor_disabled",
+            EventKind::RecoveryCodesRenewed => "recovery_codes_renewed",
+            EventKind::RecoveryCodeUsed => "recovery_code_used",
+            EventKind::TwoFactorReset => "two_factor_reset",
+            EventKind::SecondFactorFailed => "second_factor_failed",
+            EventKind::ReauthSucceeded => "reauth_ok",
+            EventKind::ReauthFailed => "reauth_failed",
+            EventKind::EmailChangeRequested => "email_change_requested",
+            EventKind::EmailChanged => "email_changed",
+            EventKind::NewDeviceSignIn => "new_device_sign_in",
+            EventKind::SignInNoticesChanged => "sign_in_notices_changed",
         }
     }
 }

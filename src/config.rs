@@ -51,6 +51,15 @@ pub struct GatewaySettings {
     pub auth_failures_per_minute: u32,
 }
 
+/// Account protection (SPEC §11).
+#[derive(Debug, Clone)]
+pub struct ProtectionSettings {
+    /// How long a login or re-authentication lets sensitive actions through (`SUDO_MINUTES`).
+    pub sudo_window: Duration,
+    /// Adding keys and minting trade tokens need 2FA on (`REQUIRE_2FA_FOR_KEYS`).
+    pub require_2fa_for_keys: bool,
+}
+
 /// The outbox sender's pace.
 #[derive(Debug, Clone)]
 pub struct MailSettings {
@@ -84,6 +93,7 @@ pub struct Settings {
     pub rate_limits: RateLimits,
     pub mail: MailSettings,
     pub gateway: GatewaySettings,
+    pub protection: ProtectionSettings,
     /// A bearer token that opens `/metrics` from anywhere (`METRICS_TOKEN`);
     /// without it, only loopback may scrape.
     pub metrics_token: Option<SecretString>,
@@ -240,6 +250,10 @@ impl Settings {
                 20,
             )?,
         };
+        let protection = ProtectionSettings {
+            sudo_window: Duration::from_secs(60 * u64::from(parse_limit(get("SUDO_MINUTES"), "SUDO_MINUTES", 10)?)),
+            require_2fa_for_keys: parse_flag(get("REQUIRE_2FA_FOR_KEYS"), "REQUIRE_2FA_FOR_KEYS")?,
+        };
 
         Ok(Settings {
             environment,
@@ -262,6 +276,7 @@ impl Settings {
             rate_limits,
             mail,
             gateway,
+            protection,
             metrics_token,
         })
     }
@@ -299,6 +314,14 @@ fn parse_limit(value: Option<&str>, name: &str, default: u32) -> anyhow::Result<
         bail!("{name} must be at least 1");
     }
     Ok(limit)
+}
+
+fn parse_flag(value: Option<&str>, name: &str) -> anyhow::Result<bool> {
+    match value.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("0" | "false" | "off" | "no") => Ok(false),
+        Some("1" | "true" | "on" | "yes") => Ok(true),
+        Some(other) => bail!("{name} must be true or false, not `{other}`"),
+    }
 }
 
 fn parse_cidr(text: &str) -> anyhow::Result<IpNet> {

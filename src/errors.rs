@@ -62,6 +62,13 @@ pub enum Error {
     TooManyAttempts { retry_after: Duration },
     #[error("not authenticated")]
     Unauthenticated,
+    /// A second-factor code that is wrong, replayed, out of its window, or a
+    /// recovery code already used.
+    #[error("that code is not right, or it was already used")]
+    WrongCode,
+    /// The action needs a fresh authentication (SPEC §11, sudo mode).
+    #[error("re-authentication required")]
+    ReauthRequired,
     #[error("not found")]
     NotFound,
     #[error("{0}")]
@@ -89,7 +96,8 @@ impl Error {
         match self {
             Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::EmailTaken => StatusCode::CONFLICT,
-            Error::InvalidCredentials | Error::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Error::InvalidCredentials | Error::Unauthenticated | Error::WrongCode => StatusCode::UNAUTHORIZED,
+            Error::ReauthRequired => StatusCode::FORBIDDEN,
             Error::AccountInactive | Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::NotFound => StatusCode::NOT_FOUND,

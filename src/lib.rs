@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod pages;
 pub mod random;
 pub mod routes;
+pub mod second_factor;
 pub(crate) mod secrets_file;
 pub mod sessions;
 pub mod startup;

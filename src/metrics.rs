@@ -21,6 +21,8 @@ const UNMATCHED: &str = "unmatched";
 #[derive(Debug, Clone, Copy)]
 pub enum LoginFailure {
     WrongCredentials,
+    /// A wrong, replayed or used second-factor code.
+    WrongCode,
     Throttled,
     Deactivated,
 }
@@ -29,6 +31,7 @@ impl LoginFailure {
     fn label(self) -> &'static str {
         match self {
             LoginFailure::WrongCredentials => "wrong_credentials",
+            LoginFailure::WrongCode => "wrong_code",
             LoginFailure::Throttled => "throttled",
             LoginFailure::Deactivated => "deactivated",
         }
@@ -147,7 +150,12 @@ impl Metrics {
         ] {
             registry.register(metric).expect("each metric is registered once");
         }
-        for reason in [LoginFailure::WrongCredentials, LoginFailure::Throttled, LoginFailure::Deactivated] {
+        for reason in [
+            LoginFailure::WrongCredentials,
+            LoginFailure::WrongCode,
+            LoginFailure::Throttled,
+            LoginFailure::Deactivated,
+        ] {
             login_failures.with_label_values(&[reason.label()]);
         }
         Metrics {

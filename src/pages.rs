@@ -123,6 +123,10 @@ pub enum PageError {
     /// Not logged in, or the session ended: off to the login page.
     #[error("login required")]
     LoginRequired { next: Option<String>, expired: bool },
+    /// The action needs a recent authentication (SPEC §11): off to `/sudo`,
+    /// and back to `next` (a local path) after it.
+    #[error("re-authentication required")]
+    ReauthRequired { next: String },
 }
 
 impl PageError {
@@ -142,19 +146,26 @@ impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
             PageError::App(e) => e.status(),
-            PageError::LoginRequired { .. } => StatusCode::SEE_OTHER,
+            PageError::LoginRequired { .. } | PageError::ReauthRequired { .. } => StatusCode::SEE_OTHER,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         match self {
             PageError::LoginRequired { next, expired } => see_other(&Self::login_location(next, *expired)),
+            PageError::ReauthRequired { next } => {
+                see_other(&format!("/sudo?{}", serde_urlencoded::to_string([("next", next)]).unwrap_or_default()))
+            }
             PageError::App(error) => {
                 error.log();
-                let mut response = render(error.status(), &ErrorPage::for_error(error));
+                let page = ErrorPage::for_error(error);
+                let mut response = render(error.status(), &page);
                 if let Some(secs) = error.retry_after_secs() {
                     response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
                 }
+                // Kept with the response so that, for a logged-in visitor,
+                // `sessions::error_pages` can draw it again in their layout.
+                response.extensions_mut().insert(page);
                 response
             }
         }

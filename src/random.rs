@@ -9,3 +9,11 @@ pub fn token<const N: usize>() -> String {
     rand::fill(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
 }
+
+/// The SHA-256 of a random token, as lower-case hex: how single-use tokens,
+/// bot tokens, recovery codes and device cookies are stored. A fast hash is
+/// enough because each of them carries at least 80 random bits.
+pub fn token_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -16,7 +16,7 @@ use crate::http::{encoding, limits, request_log, security_headers, throttled};
 use crate::mail::sender::MailSender;
 use crate::mail::transport::MailTransport;
 use crate::routes::{api, gateway, health, html, metrics};
-use crate::sessions::{cookie, csrf, operator};
+use crate::sessions::{cookie, csrf, error_pages, operator};
 use crate::state::AppState;
 use crate::throttle::ip_limits::IpLimits;
 
@@ -98,6 +98,12 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings, limits: &IpLimits) 
                     .default_service(web::to(api::method_not_allowed("POST"))),
             )
             .service(
+                web::resource("/auth/login/2fa")
+                    .wrap(Governor::new(&limits.login))
+                    .route(web::post().to(api::auth::login_second_step))
+                    .default_service(web::to(api::method_not_allowed("POST"))),
+            )
+            .service(
                 web::resource("/auth/forgot-password")
                     .wrap(Governor::new(&limits.forgot_password))
                     .route(web::post().to(api::auth::forgot_password))
@@ -161,6 +167,7 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings, limits: &IpLimits) 
             // non-operator differently from a missing page.
             .wrap(from_fn(operator::admit_operators_only))
             .wrap(from_fn(cookie::note_remember_me))
+            .wrap(from_fn(error_pages::in_the_visitors_layout))
             .wrap(cookie::session_middleware(settings))
             .wrap(from_fn(cookie::make_remember_me_cookie_persistent))
             .route("/", web::get().to(html::home::home))
@@ -175,6 +182,18 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings, limits: &IpLimits) 
                     .wrap(Governor::new(&limits.login))
                     .route(web::get().to(html::login::form))
                     .route(web::post().to(html::login::submit)),
+            )
+            .service(
+                web::resource("/login/2fa")
+                    .wrap(Governor::new(&limits.login))
+                    .route(web::get().to(html::login::second_step_form))
+                    .route(web::post().to(html::login::second_step_submit)),
+            )
+            .service(
+                web::resource("/sudo")
+                    .wrap(Governor::new(&limits.login))
+                    .route(web::get().to(html::sudo::form))
+                    .route(web::post().to(html::sudo::submit)),
             )
             .route("/logout", web::post().to(html::logout::submit))
             .service(
@@ -203,6 +222,13 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings, limits: &IpLimits) 
             .route("/account/password", web::post().to(html::account::change_password_submit))
             .route("/account/sessions/{id}/revoke", web::post().to(html::account::revoke))
             .route("/account/delete", web::post().to(html::account::delete))
+            .route("/account/sign-in-notices", web::post().to(html::account::set_sign_in_notices))
+            .route("/account/email", web::post().to(html::email_change::submit))
+            .route("/account/email/confirm", web::get().to(html::email_change::follow_link))
+            .route("/account/2fa", web::get().to(html::two_factor::show))
+            .route("/account/2fa/enable", web::post().to(html::two_factor::enable))
+            .route("/account/2fa/recovery-codes", web::post().to(html::two_factor::renew_recovery_codes))
+            .route("/account/2fa/disable", web::post().to(html::two_factor::disable))
             .service(
                 web::scope("/admin")
                     .route("", web::get().to(html::admin::home))
@@ -212,6 +238,7 @@ fn routes(cfg: &mut web::ServiceConfig, settings: &Settings, limits: &IpLimits) 
                     .route("/users", web::get().to(html::admin::users::list))
                     .route("/users/{id}/deactivate", web::post().to(html::admin::users::deactivate))
                     .route("/users/{id}/activate", web::post().to(html::admin::users::activate))
+                    .route("/users/{id}/reset-2fa", web::post().to(html::admin::users::reset_two_factor))
                     .route("/events", web::get().to(html::admin::events::list))
                     .default_service(web::to(html::not_found)),
             )

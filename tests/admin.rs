@@ -154,6 +154,7 @@ fn admin_routes(key_id: i64, user_id: i64) -> Vec<(&'static str, String)> {
         ("POST", format!("/admin/keys/{key_id}/revoke")),
         ("POST", format!("/admin/users/{user_id}/deactivate")),
         ("POST", format!("/admin/users/{user_id}/activate")),
+        ("POST", format!("/admin/users/{user_id}/reset-2fa")),
         ("POST", "/admin/keys".to_owned()),
     ]
 }
@@ -176,7 +177,6 @@ on_both_backends! {
         let owner = user_with_keys(&app, "owner@example.com", &["bot"]).await;
         let owner_id = app.user_id("owner@example.com");
         let key_id = key_ids_of(&app, owner_id)[0];
-        let (_, missing_page) = app.get_html(&browser(), "/no-such-page").await;
 
         let anonymous = browser();
         let anonymous_token = app.csrf_token(&anonymous, "/login").await;
@@ -191,6 +191,8 @@ on_both_backends! {
             ("a logged-out user", &ended, ended_token),
         ];
         for (who, client, token) in visitors {
+            // A missing page as this visitor sees it (a logged-in user's in their layout).
+            let (_, missing_page) = app.get_html(client, "/no-such-page").await;
             for (method, path) in admin_routes(key_id, owner_id) {
                 for with_token in [Some(token.as_str()), None] {
                     let response = send(&app, client, method, &path, with_token).await;
@@ -521,14 +523,14 @@ on_both_backends! {
         let operator = app.operator(OPERATOR).await;
 
         let rows = table_rows(&page(&app, &operator, "/admin/users").await);
-        // email, status, verified, operator, keys, created
-        let summary: Vec<Vec<&str>> = rows.iter().map(|r| r[..5].iter().map(String::as_str).collect()).collect();
+        // email, status, verified, operator, 2FA, keys, created
+        let summary: Vec<Vec<&str>> = rows.iter().map(|r| r[..6].iter().map(String::as_str).collect()).collect();
         assert_eq!(
             summary,
             [
-                vec!["operator@example.com You", "Active", "Yes", "Yes", "0 keys of operator@example.com"],
-                vec!["bob@example.org", "Active", "No", "No", "0 keys of bob@example.org"],
-                vec!["alice@example.com", "Active", "Yes", "No", "2 keys of alice@example.com"],
+                vec!["operator@example.com You", "Active", "Yes", "Yes", "Off", "0 keys of operator@example.com"],
+                vec!["bob@example.org", "Active", "No", "No", "Off", "0 keys of bob@example.org"],
+                vec!["alice@example.com", "Active", "Yes", "No", "Off", "2 keys of alice@example.com"],
             ]
         );
         let emails = |html: &str| table_rows(html).into_iter().map(|r| r[0].clone()).collect::<Vec<_>>();

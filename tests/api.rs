@@ -343,6 +343,7 @@ on_both_backends! {
 
         for (method, path, allow) in [
             (Method::GET, "/api/v1/auth/login", "POST"),
+            (Method::GET, "/api/v1/auth/login/2fa", "POST"),
             (Method::TRACE, "/api/v1/auth/me", "GET"),
             (Method::PUT, "/api/v1/api-keys", "GET, POST"),
             (Method::GET, "/api/v1/api-keys/1", "DELETE"),
@@ -377,6 +378,7 @@ on_both_backends! {
             BTreeSet::from([
                 "/api/v1/auth/register",
                 "/api/v1/auth/login",
+                "/api/v1/auth/login/2fa",
                 "/api/v1/auth/me",
                 "/api/v1/auth/logout",
                 "/api/v1/auth/forgot-password",
@@ -412,6 +414,6 @@ on_both_backends! {
                 assert!(listed.contains(&live), "{method} {path} answered {live}, the document lists {listed:?}");
             }
         }
-        assert_eq!(operations, 12, "every documented operation was called");
+        assert_eq!(operations, 13, "every documented operation was called");
     }
 }

@@ -524,6 +524,7 @@ on_both_backends! {
         let refused = add_key(&app, &client, "refused", &realistic_key("g"), &realistic_key("h")).await;
         let (status, _, page) = read_page(refused).await;
         assert_is_refused_write_page(status, &page);
+        assert!(page.contains(email) && page.contains(r#"action="/logout""#), "the logged-in layout: {page}");
         let api_login = app.api_login(email, PASSWORD).await;
         assert_eq!(api_login.status(), StatusCode::SERVICE_UNAVAILABLE);
         let detail: serde_json::Value = api_login.json().await.unwrap();

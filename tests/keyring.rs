@@ -504,3 +504,36 @@ on_both_backends! {
         assert_every_row_opens_to_the_original(&after, &keys, &Keyring::parse(&b).unwrap());
     }
 }
+
+on_both_backends! {
+    async fn keys_rotate_reseals_totp_secrets_so_codes_still_log_in_with_the_new_key_alone(backend) {
+        use common::two_factor::enable_two_factor;
+        use tradebot::db::schema::totp_factors;
+        let (a, b) = (generate_key("ka"), generate_key("kb"));
+        let app = spawn_app_with(backend, |vars| {
+            vars.insert("ENCRYPTION_KEYS".into(), a.clone());
+        })
+        .await;
+        let client = app.logged_in_user(ALICE).await;
+        let authenticator = enable_two_factor(&app, &client).await;
+        let sealed = |app: &TestApp| -> String {
+            app.with_conn(|c| totp_factors::table.select(totp_factors::sealed_secret).first(c).unwrap())
+        };
+        assert!(sealed(&app).starts_with("v1.ka."), "{}", sealed(&app));
+
+        let run = rotate(&app, &format!("{b},{a}"), 2);
+
+        assert!(run.status.success(), "keys rotate failed:\n{}{}", run.stdout, run.stderr);
+        assert!(sealed(&app).starts_with("v1.kb."), "{}", sealed(&app));
+        assert!(!sealed(&app).contains(&authenticator.secret));
+        let mut vars = test_vars(&app.db);
+        vars.insert("ENCRYPTION_KEYS".into(), b.clone());
+        let (with_b_only, _) = start_instance(&vars).await;
+        let phone = browser();
+        let password = submit_at(&phone, &with_b_only, "/login", "/login", &[("email", ALICE), ("password", PASSWORD)]).await;
+        assert_redirect_to(&password, "/login/2fa");
+        let code = authenticator.fresh_code();
+        let logged_in = submit_at(&phone, &with_b_only, "/login/2fa", "/login/2fa", &[("code", &code)]).await;
+        assert_redirect_to(&logged_in, "/keys");
+    }
+}

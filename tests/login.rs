@@ -11,6 +11,7 @@ use reqwest::StatusCode;
 use tradebot::accounts::login::{LoginAttempt, login};
 use tradebot::db::schema::{sessions, users};
 use tradebot::errors::Error;
+use tradebot::sessions::devices::DeviceId;
 use tradebot::state::AppState;
 
 const GENERIC_FAILURE: &str = "Incorrect email or password";
@@ -61,6 +62,7 @@ fn attempt(email: &str, password: &str) -> LoginAttempt {
         remember_me: false,
         user_agent: "integration test".to_owned(),
         ip: "127.0.0.1".to_owned(),
+        device: DeviceId::for_api_client("integration test", "127.0.0.1"),
     }
 }
 

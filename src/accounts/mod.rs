@@ -4,12 +4,15 @@
 
 pub mod deletion;
 pub mod email;
+pub mod email_change;
 pub mod email_verification;
 pub mod hashing;
 pub mod login;
 pub mod password_change;
 pub mod password_policy;
 pub mod password_reset;
+pub mod pending_logins;
 pub mod registration;
+pub mod second_step;
 pub mod tokens;
 pub mod users;

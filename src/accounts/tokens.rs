@@ -3,9 +3,9 @@
 //! `user_tokens` table. Single use; a newer token of the same purpose
 //! supersedes the older ones.
 
+use crate::random::token_hash as hash;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use sha2::{Digest, Sha256};
 
 use crate::db::DbConnection;
 use crate::db::schema::user_tokens;
@@ -30,10 +30,6 @@ impl TokenPurpose {
             TokenPurpose::EmailVerification => chrono::Duration::hours(24),
         }
     }
-}
-
-fn hash(raw: &str) -> String {
-    Sha256::digest(raw.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Issues a token for `user_id`, superseding their unused ones of this purpose;

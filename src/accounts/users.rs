@@ -19,6 +19,8 @@ pub struct User {
     pub email_verified_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Mail a notice on a login from a browser not seen before (SPEC §11).
+    pub sign_in_notices: bool,
 }
 
 /// A bcrypt hash; `Debug` prints nothing of it.
@@ -70,6 +72,11 @@ impl User {
         diesel::update(users::table.find(id))
             .set((users::hashed_password.eq(hash), users::updated_at.eq(now)))
             .execute(conn)
+    }
+
+    /// The new sign-in notice mail (SPEC §11): on by default.
+    pub fn set_sign_in_notices(conn: &mut DbConnection, id: i64, on: bool) -> QueryResult<usize> {
+        diesel::update(users::table.find(id)).set(users::sign_in_notices.eq(on)).execute(conn)
     }
 
     pub fn email_verified(&self) -> bool {

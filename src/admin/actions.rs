@@ -7,6 +7,8 @@ use crate::accounts::users::User;
 use crate::audit::{self, EventKind};
 use crate::db::schema::{api_keys, users};
 use crate::errors::Error;
+use crate::second_factor::factors::TotpFactor;
+use crate::second_factor::setup::remove_factor;
 use crate::sessions::records::SessionRecord;
 use crate::state::AppState;
 use crate::vault::api_keys::{KeyStatus, masked_hint};
@@ -57,6 +59,30 @@ pub async fn revoke_key(
     .await;
     state.gateway.credentials.forget_key(key_id);
     outcome
+}
+
+/// Removes a user's second factor and recovery codes (a user who lost both
+/// phone and codes, after the operator checked who they are). The user logs
+/// in with the password alone until they set it up again.
+pub async fn reset_two_factor(
+    state: &AppState,
+    operator: &User,
+    user_id: i64,
+    ip: String,
+) -> Result<(String, Outcome), Error> {
+    let operator_id = operator.id;
+    db::run(&state.pool, move |conn| {
+        crate::db::write_transaction(conn, |conn| {
+            let user = User::find(conn, user_id)?.ok_or(Error::NotFound)?;
+            if !TotpFactor::is_enabled(conn, user_id)? {
+                return Ok((user.email, Outcome::AlreadySo));
+            }
+            remove_factor(conn, user_id)?;
+            audit::record_by_operator(conn, EventKind::TwoFactorReset, user_id, Some(operator_id), &ip, clock::now())?;
+            Ok((user.email, Outcome::Changed))
+        })
+    })
+    .await
 }
 
 /// Deactivates (`active == false`) or re-activates an account. Deactivation

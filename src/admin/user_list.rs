@@ -1,5 +1,6 @@
 //! `/admin/users`: every account, newest first, with its state and how many
-//! keys it holds (counted for the page's rows in one grouped query).
+//! keys it holds (counted for the page's rows in one grouped query) and
+//! whether it has a second factor.
 
 use chrono::NaiveDateTime;
 use diesel::dsl::count_star;
@@ -7,7 +8,7 @@ use diesel::prelude::*;
 
 use super::filters::LIKE_ESCAPE;
 use super::paging::{PAGE_SIZE, PageNumber, Paged};
-use crate::db::schema::{api_keys, users};
+use crate::db::schema::{api_keys, totp_factors, users};
 use crate::db::{DbConnection, MultiBackend};
 
 #[derive(Debug, Default, Clone)]
@@ -38,6 +39,7 @@ pub struct UserListRow {
     pub email_verified_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub key_count: i64,
+    pub has_two_factor: bool,
 }
 
 fn matching(filter: &UserFilter) -> users::BoxedQuery<'static, MultiBackend> {
@@ -81,10 +83,16 @@ pub fn list(conn: &mut DbConnection, filter: &UserFilter, page: PageNumber) -> Q
         .group_by(api_keys::user_id)
         .select((api_keys::user_id, count_star()))
         .load(conn)?;
+    let with_two_factor: Vec<i64> = totp_factors::table
+        .filter(totp_factors::user_id.eq_any(&ids))
+        .filter(totp_factors::enabled_at.is_not_null())
+        .select(totp_factors::user_id)
+        .load(conn)?;
     let rows = found
         .into_iter()
         .map(|u| UserListRow {
             key_count: key_counts.iter().find(|(id, _)| *id == u.id).map_or(0, |(_, n)| *n),
+            has_two_factor: with_two_factor.contains(&u.id),
             id: u.id,
             email: u.email,
             is_active: u.is_active,

@@ -35,6 +35,28 @@ diesel::table! {
 }
 
 diesel::table! {
+    email_changes (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        new_email -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    known_devices (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        device_hash -> Text,
+        first_seen_at -> Timestamp,
+        last_seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     outbox (id) {
         id -> BigInt,
         message_id -> Text,
@@ -51,10 +73,34 @@ diesel::table! {
 }
 
 diesel::table! {
+    pending_logins (token_hash) {
+        token_hash -> Text,
+        user_id -> BigInt,
+        remember_me -> Bool,
+        failures -> Integer,
+        user_agent -> Text,
+        ip -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     rate_counters (key) {
         key -> Text,
         window_started_at -> Timestamp,
         hits -> Integer,
+        in_flight -> Integer,
+    }
+}
+
+diesel::table! {
+    recovery_codes (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        code_hash -> Text,
+        used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
     }
 }
 
@@ -80,6 +126,17 @@ diesel::table! {
         user_agent -> Text,
         ip -> Text,
         remember_me -> Bool,
+        authenticated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    totp_factors (user_id) {
+        user_id -> BigInt,
+        sealed_secret -> Text,
+        enabled_at -> Nullable<Timestamp>,
+        last_used_step -> Nullable<BigInt>,
+        created_at -> Timestamp,
     }
 }
 
@@ -105,22 +162,33 @@ diesel::table! {
         email_verified_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        sign_in_notices -> Bool,
     }
 }
 
 diesel::joinable!(api_keys -> users (user_id));
 diesel::joinable!(bot_tokens -> api_keys (api_key_id));
+diesel::joinable!(email_changes -> users (user_id));
+diesel::joinable!(known_devices -> users (user_id));
+diesel::joinable!(pending_logins -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(security_events -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(totp_factors -> users (user_id));
 diesel::joinable!(user_tokens -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     bot_tokens,
+    email_changes,
+    known_devices,
     outbox,
+    pending_logins,
     rate_counters,
+    recovery_codes,
     security_events,
     sessions,
+    totp_factors,
     user_tokens,
     users,
 );

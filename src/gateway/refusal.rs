@@ -116,7 +116,9 @@ impl From<Error> for Refusal {
                 Refusal::Unavailable { retry_after_secs: error.retry_after_secs().unwrap_or(5) }
             }
             Error::Unauthenticated | Error::InvalidCredentials | Error::AccountInactive => Refusal::InvalidToken,
-            Error::NotFound | Error::Forbidden(_) | Error::EmailTaken => Refusal::InvalidToken,
+            Error::NotFound | Error::Forbidden(_) | Error::EmailTaken | Error::WrongCode | Error::ReauthRequired => {
+                Refusal::InvalidToken
+            }
             Error::Unexpected(_) => Refusal::Internal,
         }
     }

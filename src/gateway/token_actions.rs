@@ -7,6 +7,7 @@ use super::tokens::{self, MAX_LIVE_TOKENS_PER_KEY, TokenSummary};
 use crate::accounts::users::User;
 use crate::audit::{self, EventKind};
 use crate::errors::{Error, FieldErrors};
+use crate::second_factor::factors::TotpFactor;
 use crate::state::AppState;
 use crate::vault::api_keys::{KeyStatus, KeySummary};
 use crate::vault::manage::EMAIL_NOT_VERIFIED;
@@ -48,7 +49,9 @@ pub async fn create(
     }
     let user_id = owner.id;
     let spec = validate(&input);
+    let settings = state.settings.clone();
     db::run(&state.pool, move |conn| {
+        TotpFactor::require_for_keys(conn, &settings, user_id)?;
         db::write_transaction(conn, |conn| {
             let key = KeySummary::find_owned(conn, user_id, key_id)?.ok_or(Error::NotFound)?;
             if key.status() == KeyStatus::Revoked {

@@ -3,7 +3,6 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use sha2::{Digest, Sha256};
 
 use super::token_input::{Scope, TokenSpec, stored_allowed_ips};
 use crate::db::DbConnection;
@@ -22,7 +21,7 @@ pub fn generate() -> String {
 
 /// The stored form: lowercase hex SHA-256 of the whole token.
 pub fn hash_of(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    crate::random::token_hash(token)
 }
 
 /// `tbk_` and the next six characters.

@@ -25,6 +25,8 @@ pub struct CurrentUser {
     pub user: User,
     pub session_id: String,
     pub csrf_token: String,
+    /// When this session last proved its user (login or `/sudo`).
+    pub authenticated_at: chrono::NaiveDateTime,
 }
 
 /// `Some` for a logged-in visitor, `None` otherwise; never redirects.
@@ -34,6 +36,8 @@ pub struct OptionalUser(pub Option<CurrentUser>);
 pub struct ApiUser {
     pub user: User,
     pub session_id: String,
+    /// When this session last proved its user (login or a proof in a body).
+    pub authenticated_at: chrono::NaiveDateTime,
 }
 
 fn state(req: &HttpRequest) -> web::Data<AppState> {
@@ -69,7 +73,12 @@ pub(super) async fn page_auth(req: &HttpRequest) -> Result<PageAuth, Error> {
 }
 
 pub(super) fn current_user(auth: Box<Authenticated>, session: &Session) -> CurrentUser {
-    CurrentUser { user: auth.user, session_id: auth.session.id, csrf_token: csrf::session_form_token(session) }
+    CurrentUser {
+        user: auth.user,
+        authenticated_at: auth.session.authenticated_at,
+        session_id: auth.session.id,
+        csrf_token: csrf::session_form_token(session),
+    }
 }
 
 impl FromRequest for CurrentUser {
@@ -120,7 +129,11 @@ impl FromRequest for ApiUser {
         Box::pin(async move {
             let token = bearer_token(&req).ok_or(ApiError(Error::Unauthenticated))?.to_owned();
             match authenticate(&state(&req), &token).await {
-                Ok(auth) => Ok(ApiUser { user: auth.user, session_id: auth.session.id }),
+                Ok(auth) => Ok(ApiUser {
+                    user: auth.user,
+                    authenticated_at: auth.session.authenticated_at,
+                    session_id: auth.session.id,
+                }),
                 Err(AuthFailure::Ended) => Err(ApiError(Error::Unauthenticated)),
                 Err(AuthFailure::Unavailable(e)) => Err(ApiError(e)),
             }

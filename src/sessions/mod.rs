@@ -5,10 +5,13 @@
 pub mod authenticate;
 pub mod cookie;
 pub mod csrf;
+pub mod devices;
+pub mod error_pages;
 pub mod extract;
 pub mod jwt;
 pub mod operator;
 pub mod records;
+pub mod sudo;
 
 pub use extract::{ApiUser, CurrentUser, OptionalUser};
 pub use operator::Operator;

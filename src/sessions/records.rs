@@ -24,6 +24,8 @@ pub struct SessionRecord {
     pub user_agent: String,
     pub ip: String,
     pub remember_me: bool,
+    /// The login, or the last re-authentication (`/sudo`): what sudo mode measures.
+    pub authenticated_at: NaiveDateTime,
 }
 
 #[derive(Insertable)]
@@ -37,6 +39,7 @@ pub struct NewSessionRecord<'a> {
     pub user_agent: &'a str,
     pub ip: &'a str,
     pub remember_me: bool,
+    pub authenticated_at: NaiveDateTime,
 }
 
 impl NewSessionRecord<'_> {
@@ -70,6 +73,11 @@ impl SessionRecord {
             return Ok(());
         }
         diesel::update(sessions::table.find(&self.id)).set(sessions::last_seen_at.eq(now)).execute(conn).map(|_| ())
+    }
+
+    /// The session's user just proved themself again (`/sudo`).
+    pub fn mark_authenticated(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+        diesel::update(sessions::table.find(id)).set(sessions::authenticated_at.eq(now)).execute(conn)
     }
 
     pub fn list_live(conn: &mut DbConnection, user_id: i64, now: NaiveDateTime) -> QueryResult<Vec<SessionRecord>> {
@@ -106,16 +114,22 @@ impl SessionRecord {
 
     /// "Firefox on Linux", from the stored user agent.
     pub fn device(&self) -> String {
-        match woothee::parser::Parser::new().parse(&self.user_agent) {
-            Some(ua) if ua.name != "UNKNOWN" => {
-                if ua.os == "UNKNOWN" {
-                    ua.name.to_owned()
-                } else {
-                    format!("{} on {}", ua.name, ua.os)
-                }
+        device_label(&self.user_agent)
+    }
+}
+
+/// "Firefox on Linux" from a user agent, for the sessions list and the
+/// new-sign-in mail.
+pub fn device_label(user_agent: &str) -> String {
+    match woothee::parser::Parser::new().parse(user_agent) {
+        Some(ua) if ua.name != "UNKNOWN" => {
+            if ua.os == "UNKNOWN" {
+                ua.name.to_owned()
+            } else {
+                format!("{} on {}", ua.name, ua.os)
             }
-            _ if self.user_agent.is_empty() => "Unknown device".to_owned(),
-            _ => self.user_agent.chars().take(60).collect(),
         }
+        _ if user_agent.is_empty() => "Unknown device".to_owned(),
+        _ => user_agent.chars().take(60).collect(),
     }
 }

@@ -10,6 +10,7 @@ use crate::accounts::users::User;
 use crate::audit::{self, EventKind};
 use crate::errors::Error;
 use crate::exchange::CheckOutcome;
+use crate::second_factor::factors::TotpFactor;
 use crate::state::AppState;
 use crate::{clock, db};
 
@@ -37,8 +38,10 @@ pub async fn add(state: &AppState, owner: &User, input: NewKeyInput, ip: String)
     let sealed_secret = keyring.seal(&input.secret_key, user_id, Field::SecretKey);
     let hint = api_keys::hint_of(&input.api_key);
     drop(input);
+    let settings = state.settings.clone();
     db::run(&state.pool, move |conn| {
         let now = clock::now();
+        TotpFactor::require_for_keys(conn, &settings, user_id)?;
         let key = crate::db::write_transaction(conn, |conn| {
             let key = NewApiKey {
                 user_id,

@@ -1,5 +1,6 @@
-//! `tradebot keys rotate`: re-seals every stored value (exchange keys, and the
-//! bodies of mails still queued) that is not under the active key. It walks the table in id order, a batch per transaction, and
+//! `tradebot keys rotate`: re-seals every stored value (exchange keys, TOTP
+//! secrets, and the bodies of mails still queued) that is not under the
+//! active key. It walks the table in id order, a batch per transaction, and
 //! only touches values sealed under another key, so it can be interrupted and
 //! run again (it picks up what is left), and can run while instances serve
 //! (a row changed meanwhile is skipped by the compare-and-swap update and
@@ -10,7 +11,8 @@ use diesel::prelude::*;
 use super::keyring::Keyring;
 use super::sealing::{Field, key_id_of};
 use crate::db::DbConnection;
-use crate::db::schema::{api_keys, outbox};
+use crate::db::schema::{api_keys, outbox, totp_factors};
+use crate::second_factor::factors::TotpFactor;
 
 pub const DEFAULT_BATCH: i64 = 500;
 
@@ -81,8 +83,41 @@ pub fn rotate_all(conn: &mut DbConnection, keyring: &Keyring, batch: i64) -> any
             diesel::QueryResult::Ok(())
         })?;
     }
+    reseal_totp_secrets(conn, keyring, &active, &mut report)?;
     reseal_queued_mail(conn, keyring, &active, &mut report)?;
     Ok(report)
+}
+
+/// TOTP secrets, enabled or waiting for their first code. One row per user
+/// who set up TOTP: few enough to read in one query.
+fn reseal_totp_secrets(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    active: &str,
+    report: &mut RotationReport,
+) -> anyhow::Result<()> {
+    let factors: Vec<(i64, String)> = totp_factors::table
+        .order(totp_factors::user_id.asc())
+        .select((totp_factors::user_id, totp_factors::sealed_secret))
+        .load(conn)?;
+    for (user_id, sealed) in factors {
+        if sealed.starts_with(active) {
+            report.current += 1;
+            continue;
+        }
+        match keyring.reseal_totp(&sealed, user_id) {
+            Ok(resealed) => {
+                TotpFactor::replace_sealed(conn, user_id, &sealed, &resealed)?;
+                report.resealed += 1;
+            }
+            Err(e) => report.failed.push(RotationFailure {
+                table: "totp_factors",
+                id: user_id,
+                reason: format!("key `{}`: {e}", key_id_of(&sealed).unwrap_or("?")),
+            }),
+        }
+    }
+    Ok(())
 }
 
 /// Mails still waiting in the outbox are sealed too (their body can hold a

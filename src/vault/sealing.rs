@@ -5,7 +5,8 @@
 //! (`api_key:<user_id>:api_key` or `api_key:<user_id>:secret_key`), so a
 //! ciphertext copied to another row or field fails to open. This module is the
 //! only place that encrypts or decrypts anything. Queued mail bodies, which can
-//! hold a one-time link, are sealed the same way, bound to their message id.
+//! hold a one-time link, are sealed the same way, bound to their message id,
+//! and so are TOTP secrets, bound to their user (`totp:<user_id>`).
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
@@ -82,6 +83,21 @@ impl Keyring {
         Ok(self.seal_mail(body.expose_secret(), message_id))
     }
 
+    /// Seals a user's TOTP secret (its base32 text), bound to the user
+    /// (SPEC §11: AAD `totp:<user_id>`).
+    pub fn seal_totp(&self, secret: &str, user_id: i64) -> String {
+        self.seal_with(secret, &totp_associated_data(user_id))
+    }
+
+    pub fn open_totp(&self, sealed: &str, user_id: i64) -> Result<SecretString, SealError> {
+        self.open_with(sealed, &totp_associated_data(user_id))
+    }
+
+    pub fn reseal_totp(&self, sealed: &str, user_id: i64) -> Result<String, SealError> {
+        let secret = self.open_totp(sealed, user_id)?;
+        Ok(self.seal_totp(secret.expose_secret(), user_id))
+    }
+
     fn seal_with(&self, plaintext: &str, aad: &str) -> String {
         let (kid, key) = self.active();
         let cipher = Aes256Gcm::new(key);
@@ -111,6 +127,10 @@ impl Keyring {
 
 fn mail_associated_data(message_id: &str) -> String {
     format!("outbox:{message_id}")
+}
+
+fn totp_associated_data(user_id: i64) -> String {
+    format!("totp:{user_id}")
 }
 
 /// The key id a sealed value was sealed under.
@@ -212,6 +232,15 @@ mod tests {
         assert_eq!(keys.open_mail(&sealed, "msg-1").unwrap().expose_secret(), "link with a token");
         assert_eq!(keys.open_mail(&sealed, "msg-2").unwrap_err(), SealError::Rejected);
         assert_eq!(keys.open(&sealed, 1, Field::ApiKey).unwrap_err(), SealError::Rejected);
+    }
+
+    #[test]
+    fn a_sealed_totp_secret_opens_only_for_its_user() {
+        let keys = ring(&key_line("k1", 1));
+        let sealed = keys.seal_totp("JBSWY3DPEHPK3PXP", 7);
+        assert_eq!(keys.open_totp(&sealed, 7).unwrap().expose_secret(), "JBSWY3DPEHPK3PXP");
+        assert_eq!(keys.open_totp(&sealed, 8).unwrap_err(), SealError::Rejected);
+        assert_eq!(keys.open(&sealed, 7, Field::SecretKey).unwrap_err(), SealError::Rejected);
     }
 
     #[test]

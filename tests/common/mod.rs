@@ -12,6 +12,7 @@ pub mod outage;
 pub mod process;
 pub mod side_server;
 pub mod smtp;
+pub mod two_factor;
 
 use std::collections::HashMap;
 
@@ -195,6 +196,17 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut HashMap<S
     let mut vars = test_vars(&db);
     adjust(&mut vars);
     spawn_app_on(db, vars).await
+}
+
+/// An app whose mail goes to a fresh SMTP server on loopback.
+pub async fn spawn_app_with_mail(backend: Backend) -> (TestApp, smtp::SmtpServer) {
+    let smtp = smtp::SmtpServer::start();
+    let smtp_url = smtp.url();
+    let app = spawn_app_with(backend, |v| {
+        v.insert("SMTP_URL".into(), smtp_url);
+    })
+    .await;
+    (app, smtp)
 }
 
 pub async fn spawn_app_on(db: TestDb, vars: HashMap<String, String>) -> TestApp {

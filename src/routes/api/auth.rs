@@ -7,13 +7,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{ApiError, ErrorOut};
-use crate::accounts::login::{LoginAttempt, login, logout as end_session};
+use crate::accounts::login::{LoggedIn, LoginAttempt, LoginOutcome, login, logout as end_session};
 use crate::accounts::password_reset::{
     PasswordReset, REQUEST_ACCEPTED, request_reset, reset_password as reset_user_password,
 };
 use crate::accounts::registration::{Registration, register as register_user};
+use crate::accounts::second_step::{CodeAttempt, SecondStep, complete};
 use crate::accounts::users::User;
+use crate::errors::Error;
 use crate::sessions::ApiUser;
+use crate::sessions::devices::DeviceId;
 use crate::state::AppState;
 use crate::throttle::client_ip;
 
@@ -74,6 +77,51 @@ pub struct TokenOut {
     pub user: UserOut,
 }
 
+/// A correct password for an account with a second factor (SPEC §11): no
+/// token yet; send the code with `mfa_token` to `/api/v1/auth/login/2fa`.
+#[derive(Serialize, ToSchema)]
+pub struct MfaRequiredOut {
+    /// Always `true`.
+    pub mfa_required: bool,
+    pub mfa_token: String,
+    /// Seconds the `mfa_token` stays good (300).
+    pub expires_in: i64,
+}
+
+/// The login answer: a token, or the second factor's turn.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginOut {
+    LoggedIn(TokenOut),
+    SecondFactor(MfaRequiredOut),
+}
+
+impl From<LoggedIn> for TokenOut {
+    fn from(logged_in: LoggedIn) -> Self {
+        TokenOut {
+            user: UserOut::from(&logged_in.user),
+            access_token: logged_in.token,
+            token_type: "bearer",
+            expires_in: logged_in.expires_in_secs,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactorBody {
+    /// The `mfa_token` of the login answer.
+    #[schema(max_length = 128)]
+    pub mfa_token: String,
+    /// The 6 digits of the authenticator app, or a recovery code.
+    #[schema(max_length = 64)]
+    pub code: String,
+}
+
+fn user_agent(req: &HttpRequest) -> String {
+    req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
+}
+
 #[utoipa::path(
     post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterBody,
     responses(
@@ -99,7 +147,7 @@ pub async fn register(
 #[utoipa::path(
     post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody,
     responses(
-        (status = 200, description = "Logged in", body = TokenOut),
+        (status = 200, description = "Logged in, or (with `mfa_required`) the second factor's turn", body = LoginOut),
         (status = 400, description = "Account deactivated, or malformed body", body = ErrorOut),
         (status = 401, description = "Incorrect email or password", body = ErrorOut),
         (status = 413, description = "Body over 64 KiB", body = ErrorOut),
@@ -112,21 +160,45 @@ pub async fn login_handler(
     body: web::Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginBody { email, password, remember_me } = body.into_inner();
-    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    let attempt = LoginAttempt {
-        email,
-        password: password.into(),
-        remember_me,
-        user_agent,
-        ip: client_ip::of_request(&req).to_string(),
+    let (user_agent, ip) = (user_agent(&req), client_ip::of_request(&req).to_string());
+    let device = DeviceId::for_api_client(&user_agent, &ip);
+    let attempt = LoginAttempt { email, password: password.into(), remember_me, user_agent, ip, device };
+    let answer = match login(&state, attempt).await? {
+        LoginOutcome::LoggedIn(logged_in) => LoginOut::LoggedIn(logged_in.into()),
+        LoginOutcome::SecondFactor { token, expires_in_secs } => {
+            LoginOut::SecondFactor(MfaRequiredOut { mfa_required: true, mfa_token: token, expires_in: expires_in_secs })
+        }
     };
-    let logged_in = login(&state, attempt).await?;
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(TokenOut {
-        access_token: logged_in.token,
-        token_type: "bearer",
-        expires_in: logged_in.expires_in_secs,
-        user: UserOut::from(&logged_in.user),
-    }))
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(answer))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/auth/login/2fa", tag = "auth", request_body = SecondFactorBody,
+    responses(
+        (status = 200, description = "Logged in", body = TokenOut),
+        (status = 400, description = "The mfa_token expired, was used, or ended after five wrong codes; or a malformed body", body = ErrorOut),
+        (status = 401, description = "Wrong or already used code", body = ErrorOut),
+        (status = 413, description = "Body over 64 KiB", body = ErrorOut),
+        (status = 429, description = "Too many attempts; see Retry-After", body = ErrorOut),
+    )
+)]
+pub async fn login_second_step(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<SecondFactorBody>,
+) -> Result<HttpResponse, ApiError> {
+    let SecondFactorBody { mfa_token, code } = body.into_inner();
+    let ip = client_ip::of_request(&req).to_string();
+    let device = DeviceId::for_api_client(&user_agent(&req), &ip);
+    match complete(&state, CodeAttempt { token: mfa_token, code, device, ip }).await? {
+        SecondStep::LoggedIn(logged_in) => {
+            Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(TokenOut::from(logged_in)))
+        }
+        SecondStep::WrongCode { ended: false } => Err(Error::WrongCode.into()),
+        SecondStep::WrongCode { ended: true } | SecondStep::Expired => {
+            Err(Error::BadRequest("the mfa_token expired or ended (five wrong codes); log in again".into()).into())
+        }
+    }
 }
 
 #[utoipa::path(

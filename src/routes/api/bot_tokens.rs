@@ -6,13 +6,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::reauth::proof;
 use super::{ApiError, ErrorOut};
 use crate::clock;
 use crate::errors::{Error, FieldErrors};
 use crate::gateway::token_actions::{self, CreatedToken};
 use crate::gateway::token_input::{DEFAULT_LIFETIME, NewTokenInput};
 use crate::gateway::tokens::TokenSummary;
-use crate::sessions::ApiUser;
+use crate::sessions::{ApiUser, sudo};
 use crate::state::AppState;
 use crate::throttle::client_ip;
 use crate::vault::api_keys::KeyStatus;
@@ -98,6 +99,14 @@ pub struct CreateTokenBody {
     #[serde(default)]
     #[schema(max_items = 32)]
     pub allowed_ips: Option<Vec<String>>,
+    /// The account's password; needed when the login is older than `SUDO_MINUTES` (SPEC §11).
+    #[serde(default)]
+    #[schema(max_length = 72)]
+    pub password: Option<String>,
+    /// With 2FA on: the current code or a recovery code, beside the password.
+    #[serde(default)]
+    #[schema(max_length = 64)]
+    pub code: Option<String>,
 }
 
 impl CreateTokenBody {
@@ -145,7 +154,7 @@ pub async fn list(
         (status = 201, description = "Made: the token's value, shown this once", body = CreatedTokenOut),
         (status = 400, description = "Malformed body", body = ErrorOut),
         (status = 401, description = "Missing, invalid or ended token", body = ErrorOut),
-        (status = 403, description = "The email address is not verified, or the key was revoked", body = ErrorOut),
+        (status = 403, description = "The email address is not verified, the key was revoked, or re-authentication required or failed", body = ErrorOut),
         (status = 404, description = "No such key of this user", body = ErrorOut),
         (status = 413, description = "Body over 64 KiB", body = ErrorOut),
         (status = 422, description = "Invalid fields, or 20 live tokens already: detail is [{field, message}]", body = ErrorOut),
@@ -158,8 +167,10 @@ pub async fn create(
     path: web::Path<i64>,
     body: web::Json<CreateTokenBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.into_inner().into_input()?;
+    let mut body = body.into_inner();
     let ip = client_ip::of_request(&req).to_string();
+    sudo::require_api(&state, &current, proof(body.password.take(), body.code.take()), &ip).await?;
+    let input = body.into_input()?;
     let CreatedToken { summary, token } =
         token_actions::create(&state, &current.user, path.into_inner(), input, ip).await?;
     let out = CreatedTokenOut {

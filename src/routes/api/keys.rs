@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::reauth::{ReauthBody, proof};
 use super::{ApiError, ErrorOut};
-use crate::sessions::ApiUser;
+use crate::sessions::{ApiUser, sudo};
 use crate::state::AppState;
 use crate::throttle::client_ip;
 use crate::vault::api_keys::KeySummary;
@@ -54,6 +55,14 @@ pub struct CreateKeyBody {
     /// 10–256 printable ASCII characters, no spaces.
     #[schema(min_length = 10, max_length = 256, pattern = r"^[!-~]+$")]
     pub secret_key: String,
+    /// The account's password; needed when the login is older than `SUDO_MINUTES` (SPEC §11).
+    #[serde(default)]
+    #[schema(max_length = 72)]
+    pub password: Option<String>,
+    /// With 2FA on: the current code or a recovery code, beside the password.
+    #[serde(default)]
+    #[schema(max_length = 64)]
+    pub code: Option<String>,
 }
 
 #[utoipa::path(
@@ -74,7 +83,7 @@ pub async fn list(state: web::Data<AppState>, current: ApiUser) -> Result<HttpRe
         (status = 201, description = "Sealed and stored", body = KeyOut),
         (status = 400, description = "Malformed body", body = ErrorOut),
         (status = 401, description = "Missing, invalid or ended token", body = ErrorOut),
-        (status = 403, description = "The email address is not verified yet", body = ErrorOut),
+        (status = 403, description = "The email address is not verified yet, or re-authentication required or failed", body = ErrorOut),
         (status = 413, description = "Body over 64 KiB", body = ErrorOut),
         (status = 422, description = "Invalid fields: detail is [{field, message}]", body = ErrorOut),
     )
@@ -85,18 +94,22 @@ pub async fn create(
     current: ApiUser,
     body: web::Json<CreateKeyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let CreateKeyBody { label, api_key, secret_key } = body.into_inner();
+    let CreateKeyBody { label, api_key, secret_key, password, code } = body.into_inner();
+    let ip = client_ip::of_request(&req).to_string();
+    sudo::require_api(&state, &current, proof(password, code), &ip).await?;
     let input = NewKeyInput { label, api_key, secret_key };
-    let key = manage::add(&state, &current.user, input, client_ip::of_request(&req).to_string()).await?;
+    let key = manage::add(&state, &current.user, input, ip).await?;
     Ok(HttpResponse::Created().json(KeyOut::from(key)))
 }
 
 #[utoipa::path(
     delete, path = "/api/v1/api-keys/{id}", tag = "api-keys", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "The key's id")),
+    params(("id" = i64, Path, description = "The key's id")), request_body = Option<ReauthBody>,
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "A body that is not the re-authentication proof", body = ErrorOut),
         (status = 401, description = "Missing, invalid or ended token", body = ErrorOut),
+        (status = 403, description = "Re-authentication required or failed", body = ErrorOut),
         (status = 404, description = "No such key of this user", body = ErrorOut),
     )
 )]
@@ -105,7 +118,11 @@ pub async fn delete(
     state: web::Data<AppState>,
     current: ApiUser,
     path: web::Path<i64>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    manage::delete(&state, current.user.id, path.into_inner(), client_ip::of_request(&req).to_string()).await?;
+    let ReauthBody { password, code } = ReauthBody::from_optional_body(&body)?;
+    let ip = client_ip::of_request(&req).to_string();
+    sudo::require_api(&state, &current, proof(password, code), &ip).await?;
+    manage::delete(&state, current.user.id, path.into_inner(), ip).await?;
     Ok(HttpResponse::NoContent().finish())
 }

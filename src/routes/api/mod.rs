@@ -5,6 +5,7 @@ pub mod auth;
 pub mod bot_tokens;
 pub mod keys;
 pub mod openapi;
+pub mod reauth;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};

@@ -11,13 +11,13 @@ use super::{auth, bot_tokens, keys};
 #[openapi(
     info(title = "TradeBot accounts API", description = "Accounts, sealed exchange keys and bot tokens for TradeBot."),
     paths(
-        auth::register, auth::login_handler, auth::me, auth::logout, auth::forgot_password, auth::reset_password,
+        auth::register, auth::login_handler, auth::login_second_step, auth::me, auth::logout, auth::forgot_password, auth::reset_password,
         keys::list, keys::create, keys::delete,
         bot_tokens::list, bot_tokens::create, bot_tokens::revoke
     ),
     components(schemas(
-        super::ErrorOut, super::ErrorDetail, super::FieldErrorOut,
-        auth::UserOut, auth::RegisterBody, auth::LoginBody, auth::TokenOut,
+        super::ErrorOut, super::ErrorDetail, super::FieldErrorOut, super::reauth::ReauthBody,
+        auth::UserOut, auth::RegisterBody, auth::LoginBody, auth::TokenOut, auth::LoginOut, auth::MfaRequiredOut, auth::SecondFactorBody,
         auth::ForgotPasswordBody, auth::ResetPasswordBody,
         keys::KeyOut, keys::CreateKeyBody,
         bot_tokens::TokenOut, bot_tokens::CreatedTokenOut, bot_tokens::CreateTokenBody,

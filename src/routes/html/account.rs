@@ -10,10 +10,13 @@ use serde::Deserialize;
 use crate::accounts::deletion::delete_account;
 use crate::accounts::login::revoke_session;
 use crate::accounts::password_change::{PasswordChange, change_password};
+use crate::accounts::users::User;
+use crate::audit::{self, EventKind};
 use crate::errors::{Error, FieldErrors};
 use crate::pages::{Layout, Notice, PageError, render, see_other};
-use crate::sessions::CurrentUser;
+use crate::second_factor::factors::TotpFactor;
 use crate::sessions::records::SessionRecord;
+use crate::sessions::{CurrentUser, sudo};
 use crate::state::AppState;
 use crate::throttle::client_ip;
 use crate::{clock, db};
@@ -33,6 +36,8 @@ struct AccountPage {
     layout: Layout,
     email: String,
     email_verified: bool,
+    two_factor_on: bool,
+    sign_in_notices: bool,
     sessions: Vec<SessionRow>,
     errors: FieldErrors,
 }
@@ -46,7 +51,10 @@ async fn page(
     errors: FieldErrors,
 ) -> Result<AccountPage, PageError> {
     let user_id = current.user.id;
-    let records = db::run(&state.pool, move |conn| Ok(SessionRecord::list_live(conn, user_id, clock::now())?)).await?;
+    let (records, two_factor_on) = db::run(&state.pool, move |conn| {
+        Ok((SessionRecord::list_live(conn, user_id, clock::now())?, TotpFactor::is_enabled(conn, user_id)?))
+    })
+    .await?;
     let sessions = records
         .into_iter()
         .map(|s| SessionRow {
@@ -62,6 +70,8 @@ async fn page(
         layout: Layout::for_user(current).with_notice(notice),
         email: current.user.email.clone(),
         email_verified: current.user.email_verified(),
+        two_factor_on,
+        sign_in_notices: current.user.sign_in_notices,
         sessions,
         errors,
     })
@@ -74,6 +84,39 @@ pub async fn show(
 ) -> Result<HttpResponse, PageError> {
     let page = page(&state, &current, super::take_notice(&session), FieldErrors::default()).await?;
     Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoticesForm {
+    sign_in_notices: Option<String>,
+}
+
+/// The new sign-in notice checkbox.
+pub async fn set_sign_in_notices(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    session: Session,
+    form: web::Form<NoticesForm>,
+) -> Result<HttpResponse, PageError> {
+    let (user_id, on) = (current.user.id, form.sign_in_notices.is_some());
+    let ip = client_ip::of_request(&req).to_string();
+    db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            User::set_sign_in_notices(conn, user_id, on)?;
+            audit::record(conn, EventKind::SignInNoticesChanged, Some(user_id), &ip, clock::now())
+        })?;
+        Ok(())
+    })
+    .await?;
+    let message = if on {
+        "We will mail you when someone logs in from a new device."
+    } else {
+        "We will no longer mail you about logins from new devices."
+    };
+    super::set_notice(&session, message);
+    Ok(see_other("/account"))
 }
 
 #[derive(Deserialize)]
@@ -91,6 +134,7 @@ pub async fn change_password_submit(
     session: Session,
     form: web::Form<PasswordForm>,
 ) -> Result<HttpResponse, PageError> {
+    sudo::require_page(&state.settings, &current, "/account")?;
     let PasswordForm { current_password, password, password_confirm } = form.into_inner();
     let change = PasswordChange {
         current_password: current_password.into(),
@@ -103,12 +147,18 @@ pub async fn change_password_submit(
             super::set_notice(&session, "Your password was changed, and your other sessions were ended.");
             Ok(see_other("/account"))
         }
-        Err(Error::Validation(errors)) => {
-            let page = page(&state, &current, None, errors).await?;
-            Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
-        }
+        Err(Error::Validation(errors)) => refused(&state, &current, errors).await,
         Err(other) => Err(other.into()),
     }
+}
+
+/// The account page again, with the refused fields' messages (422).
+pub(super) async fn refused(
+    state: &AppState,
+    current: &CurrentUser,
+    errors: FieldErrors,
+) -> Result<HttpResponse, PageError> {
+    Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page(state, current, None, errors).await?))
 }
 
 pub async fn revoke(
@@ -144,6 +194,7 @@ pub async fn delete(
     session: Session,
     form: web::Form<DeleteAccountForm>,
 ) -> Result<HttpResponse, PageError> {
+    sudo::require_page(&state.settings, &current, "/account")?;
     let password = form.into_inner().current_password.into();
     match delete_account(&state, &current.user, password, client_ip::of_request(&req).to_string()).await {
         Ok(()) => {

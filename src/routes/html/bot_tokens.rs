@@ -14,7 +14,7 @@ use crate::gateway::token_input::{DEFAULT_LIFETIME, MAX_NAME_CHARS, NewTokenInpu
 use crate::gateway::tokens::TokenSummary;
 use crate::pages::{Layout, Notice, PageError, render, see_other};
 use crate::routes::gateway::MOUNT;
-use crate::sessions::CurrentUser;
+use crate::sessions::{CurrentUser, sudo};
 use crate::state::AppState;
 use crate::throttle::client_ip;
 use crate::vault::api_keys::{KeyStatus, KeySummary};
@@ -138,6 +138,7 @@ pub async fn create(
     form: web::Form<NewTokenForm>,
 ) -> Result<HttpResponse, PageError> {
     let key_id = path.into_inner();
+    sudo::require_page(&state.settings, &current, &format!("/keys/{key_id}"))?;
     let form = form.into_inner();
     let input = NewTokenInput {
         name: form.name.clone(),

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::errors::{Error, FieldErrors};
 use crate::exchange::CheckOutcome;
 use crate::pages::{Layout, Notice, PageError, render, see_other};
-use crate::sessions::CurrentUser;
+use crate::sessions::{CurrentUser, sudo};
 use crate::state::AppState;
 use crate::throttle::client_ip;
 use crate::vault::api_keys::{KeyStatus, KeySummary};
@@ -112,6 +112,7 @@ pub async fn add(
     session: Session,
     form: web::Form<AddKeyForm>,
 ) -> Result<HttpResponse, PageError> {
+    sudo::require_page(&state.settings, &current, "/keys")?;
     let AddKeyForm { label, api_key, secret_key } = form.into_inner();
     // Kept for the form if it has to be shown again; the secret never is.
     let kept = (label.clone(), api_key.clone());
@@ -143,7 +144,9 @@ pub async fn confirm_delete(
     current: CurrentUser,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, PageError> {
-    let key = manage::find(&state, current.user.id, path.into_inner()).await?;
+    let key_id = path.into_inner();
+    sudo::require_page(&state.settings, &current, &format!("/keys/{key_id}/delete"))?;
+    let key = manage::find(&state, current.user.id, key_id).await?;
     Ok(render(StatusCode::OK, &ConfirmDeletePage { layout: Layout::for_user(&current), key: key.into() }))
 }
 
@@ -154,7 +157,9 @@ pub async fn delete(
     session: Session,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, PageError> {
-    manage::delete(&state, current.user.id, path.into_inner(), client_ip::of_request(&req).to_string()).await?;
+    let key_id = path.into_inner();
+    sudo::require_page(&state.settings, &current, &format!("/keys/{key_id}/delete"))?;
+    manage::delete(&state, current.user.id, key_id, client_ip::of_request(&req).to_string()).await?;
     super::set_notice(&session, "The key was deleted.");
     Ok(see_other("/keys"))
 }

@@ -3,12 +3,15 @@
 pub mod account;
 pub mod admin;
 pub mod bot_tokens;
+pub mod email_change;
 pub mod home;
 pub mod keys;
 pub mod login;
 pub mod logout;
 pub mod password_reset;
 pub mod register;
+pub mod sudo;
+pub mod two_factor;
 pub mod verify_email;
 
 use actix_session::Session;

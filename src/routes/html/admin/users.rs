@@ -1,4 +1,5 @@
-//! `GET /admin/users` and `POST /admin/users/{id}/deactivate` / `…/activate`.
+//! `GET /admin/users`, `POST /admin/users/{id}/deactivate` / `…/activate`,
+//! and `POST /admin/users/{id}/reset-2fa`.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
@@ -37,6 +38,7 @@ pub struct UserView {
     pub verified: bool,
     pub created: String,
     pub key_count: i64,
+    pub has_two_factor: bool,
     /// This account's keys on the key list.
     pub keys_href: String,
     pub is_self: bool,
@@ -98,6 +100,7 @@ pub async fn list(
         verified: u.email_verified_at.is_some(),
         created: time(u.created_at),
         key_count: u.key_count,
+        has_two_factor: u.has_two_factor,
     };
     let page = UsersPage {
         layout: Layout::for_user(&operator.0).with_notice(super::super::take_notice(&session)),
@@ -156,4 +159,24 @@ pub async fn activate(
     form: web::Form<ActionForm>,
 ) -> Result<HttpResponse, PageError> {
     set_active(req, state, operator, session, path.into_inner(), form.into_inner(), true).await
+}
+
+pub async fn reset_two_factor(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    operator: Operator,
+    session: Session,
+    path: web::Path<i64>,
+    form: web::Form<ActionForm>,
+) -> Result<HttpResponse, PageError> {
+    let ip = client_ip::of_request(&req).to_string();
+    let (email, outcome) = actions::reset_two_factor(&state, &operator.0.user, path.into_inner(), ip).await?;
+    let message = match outcome {
+        Outcome::Changed => {
+            format!("Two-factor authentication of {email} was removed: the password alone logs in now.")
+        }
+        Outcome::AlreadySo => format!("{email} has no two-factor authentication."),
+    };
+    super::super::set_notice(&session, &message);
+    Ok(see_other(&form.into_inner().back_to(LISTING)))
 }
