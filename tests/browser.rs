@@ -6,7 +6,10 @@
 //!   newcomer registers, confirms the address from the mail, logs in to be
 //!   remembered, adds a key, sees it masked, checks it and logs out; someone
 //!   resets a forgotten password through the mailed link; an operator filters
-//!   the keys by status and revokes one, and its owner sees it revoked. Each
+//!   the keys by status and revokes one, and its owner sees it revoked; a
+//!   user turns on two-factor authentication from the QR page's key, logs in
+//!   with a code, re-authenticates with a recovery code before adding a key,
+//!   and changes the address through the mailed link. Each
 //!   step asserts what the page shows: headings, notices, field errors, rows;
 //! - every page the app serves to people, and every form's error state, run
 //!   through axe-core (in the page) and the Nu HTML checker (on the bytes the
@@ -29,6 +32,7 @@ use common::browser::{self, Browser, DESKTOP, Javascript, Need, PHONE, Tools};
 use common::fake_exchange::{FakeExchange, Restrictions};
 use common::keys::{add_key, masked, realistic_key};
 use common::smtp::SmtpServer;
+use common::two_factor::{age_last_authentication, code_at, unix_now};
 use common::*;
 use diesel::prelude::*;
 use tradebot::db::schema::api_keys;
@@ -416,6 +420,107 @@ on_both_backends! {
     }
 }
 
+// ---- (d) two-factor authentication, re-authentication, email change -----
+
+/// The key the setup page shows for typing into an authenticator app.
+async fn totp_key_on_page(b: &Browser) -> String {
+    let key = b.client().find(fantoccini::Locator::Id("totp-key")).await.expect("the key on the setup page");
+    key.text().await.unwrap()
+}
+
+async fn recovery_codes_on_page(b: &Browser) -> Vec<String> {
+    let codes = b.client().find_all(fantoccini::Locator::Css(".recovery-codes code")).await.unwrap();
+    let mut texts = Vec::new();
+    for code in codes {
+        texts.push(code.text().await.unwrap());
+    }
+    texts
+}
+
+/// Turns 2FA on from the account page; the key, the confirming code's step
+/// and the recovery codes.
+async fn turn_on_two_factor(b: &Browser) -> (String, u64, Vec<String>) {
+    b.follow("Account").await;
+    b.follow("Turn on two-factor authentication").await;
+    b.expect_heading("Two-factor authentication").await;
+    let key = totp_key_on_page(b).await;
+    let now = unix_now();
+    b.fill("Code from the app", &code_at(&key, now)).await;
+    b.press("Turn on two-factor authentication").await;
+    b.expect_heading("Your recovery codes").await;
+    (key, now / 30, recovery_codes_on_page(b).await)
+}
+
+async fn two_factor_protects_the_account(backend: Backend, javascript: Javascript) {
+    let Some(tools) = browser::tools("two-factor journey", Need::Browser) else { return };
+    let site = site(backend).await;
+    let (email, new_email) = ("tess@example.com", "tess@new.example");
+    assert_redirect_to(&site.app.register(&common::browser(), email, PASSWORD).await, "/login");
+    site.app.mark_email_verified(email);
+    let (api_key, secret) = exchange_key(&site, "tess/grid", Restrictions::read_and_trade());
+    let b = Browser::start(tools, &site.app.address, javascript).await;
+    b.open("/login").await;
+    log_in(&b, email, PASSWORD, false).await;
+    b.expect_heading("Your exchange API keys").await;
+
+    // The setup page's key, typed into an authenticator, turns it on.
+    let (key, step, codes) = turn_on_two_factor(&b).await;
+    assert_eq!(codes.len(), 10);
+    b.follow("Done").await;
+    b.expect_text("You have 10 unused recovery codes").await;
+    b.press("Log out").await;
+
+    // Logging in now takes a code, and remember-me still holds after it.
+    log_in(&b, email, PASSWORD, true).await;
+    b.expect_heading("Two-factor code").await;
+    b.fill("Code", "000000").await;
+    b.press("Log in").await;
+    b.expect_text("That code is not right, or it was already used.").await;
+    b.fill("Code", &code_at(&key, (step + 1) * 30)).await;
+    b.press("Log in").await;
+    b.expect_heading("Your exchange API keys").await;
+    let lifetime = cookie_lifetime(&b, site.app.settings.session_cookie_name()).await;
+    assert!(lifetime.is_some_and(|secs| secs > 29 * 24 * 3600), "remembered: {lifetime:?}");
+
+    // Later, adding a key asks who it is first, and comes back.
+    age_last_authentication(&site.app, email, 11);
+    add_key_through_the_form(&b, "Grid", &api_key, &secret).await;
+    b.expect_heading("Confirm it is you").await;
+    b.fill("Password", PASSWORD).await;
+    b.fill("Two-factor code", &codes[0]).await;
+    b.press("Confirm").await;
+    b.expect_heading("Your exchange API keys").await;
+    add_key_through_the_form(&b, "Grid", &api_key, &secret).await;
+    b.expect_notice(&format!("Key {} was added", masked(&api_key))).await;
+
+    // A new address, through the link mailed to it.
+    b.follow("Account").await;
+    b.fill("New email address", new_email).await;
+    b.press("Send the confirmation link").await;
+    b.expect_heading("Check your new address").await;
+    let link = site.mail_link(new_email, "Confirm your new TradeBot email address", "/account/email/confirm", 1).await;
+    b.open(&link).await;
+    b.expect_heading("Your email address is changed").await;
+    b.expect_text(new_email).await;
+    b.close().await;
+}
+
+on_both_backends! {
+    async fn a_user_turns_on_two_factor_logs_in_with_a_code_reauthenticates_and_changes_the_address_with_javascript_on(
+        backend
+    ) {
+        two_factor_protects_the_account(backend, Javascript::On).await
+    }
+}
+
+on_both_backends! {
+    async fn a_user_turns_on_two_factor_logs_in_with_a_code_reauthenticates_and_changes_the_address_with_javascript_off(
+        backend
+    ) {
+        two_factor_protects_the_account(backend, Javascript::Off).await
+    }
+}
+
 // ---- every page and error state: axe-core and the Nu HTML checker ---------
 
 /// The browser, going through the recording proxy, and the checks.
@@ -435,7 +540,13 @@ on_both_backends! {
     async fn every_page_and_form_error_state_has_no_axe_violation_and_no_html_error(backend) {
         let Some(tools) = browser::tools("accessibility and HTML checks", Need::Checkers) else { return };
         // Three failed logins per address, so that the fourth shows the "too many attempts" page.
-        let site = site_with(backend, |v| { v.insert("LOGIN_FAILURES_PER_EMAIL".into(), "3".into()); }).await;
+        // And a long re-authentication window, so that no page of this long
+        // walk is sent to /sudo but the one that is meant to be.
+        let site = site_with(backend, |v| {
+            v.insert("LOGIN_FAILURES_PER_EMAIL".into(), "3".into());
+            v.insert("SUDO_MINUTES".into(), "120".into());
+        })
+        .await;
         let recorder = Recorder::start(&site.app.address);
         let b = Browser::start(tools, &recorder.base_url(), Javascript::On).await;
         let mut c = Checked { b: &b, recorder: &recorder, audit: Audit::new(tools) };
@@ -593,6 +704,71 @@ async fn check_every_page(site: &Site, c: &mut Checked<'_>) {
     b.press("Delete my account").await;
     b.expect_text("That is not your current password.").await;
     c.check("account-delete-invalid").await;
+
+    // Account protection: the email change, 2FA setup and its pages, the
+    // login's second step, re-authentication.
+    b.follow("Account").await;
+    b.fill("New email address", "not an address").await;
+    b.press("Send the confirmation link").await;
+    b.expect_field_error("New email address", "Enter an email address like name@example.com.").await;
+    c.check("account-email-change-invalid").await;
+    b.fill("New email address", "ada@elsewhere.example").await;
+    b.press("Send the confirmation link").await;
+    b.expect_heading("Check your new address").await;
+    c.check("email-change-sent").await;
+    b.open("/account/email/confirm?token=not-a-token").await;
+    b.expect_heading("This confirmation link is not valid").await;
+    c.check("email-change-invalid-link").await;
+    b.follow("Account").await;
+    b.follow("Turn on two-factor authentication").await;
+    c.check("two-factor-setup").await;
+    b.fill("Code from the app", "000000").await;
+    b.press("Turn on two-factor authentication").await;
+    b.expect_field_error(
+        "Code from the app",
+        "That code is not right. Type the 6 digits your app shows now, or a recovery code.",
+    )
+    .await;
+    c.check("two-factor-setup-wrong-code").await;
+    let key = totp_key_on_page(b).await;
+    let now = unix_now();
+    b.fill("Code from the app", &code_at(&key, now)).await;
+    b.press("Turn on two-factor authentication").await;
+    b.expect_heading("Your recovery codes").await;
+    c.check("two-factor-recovery-codes").await;
+    let recovery = recovery_codes_on_page(b).await;
+    b.follow("Done").await;
+    c.check("two-factor-on").await;
+    b.press("Log out").await;
+    log_in(b, ada, PASSWORD, false).await;
+    b.expect_heading("Two-factor code").await;
+    c.check("login-2fa").await;
+    b.fill("Code", "000000").await;
+    b.press("Log in").await;
+    b.expect_text("That code is not right, or it was already used.").await;
+    c.check("login-2fa-wrong-code").await;
+    b.fill("Code", &code_at(&key, (now / 30 + 1) * 30)).await;
+    b.press("Log in").await;
+    b.expect_heading("Your exchange API keys").await;
+    age_last_authentication(&site.app, ada, 121);
+    b.follow("Account").await;
+    b.follow("Manage two-factor authentication").await;
+    b.press("Make new recovery codes").await;
+    b.expect_heading("Confirm it is you").await;
+    c.check("sudo").await;
+    b.fill("Password", "Not-The-Password-42").await;
+    b.fill("Two-factor code", &recovery[0]).await;
+    b.press("Confirm").await;
+    b.expect_text("The password or the code is not right.").await;
+    c.check("sudo-wrong").await;
+    b.fill("Password", PASSWORD).await;
+    b.fill("Two-factor code", &recovery[1]).await;
+    b.press("Confirm").await;
+    b.expect_heading("Two-factor authentication").await;
+    b.fill("Code from the app, or a recovery code", &recovery[2]).await;
+    b.press("Turn off two-factor authentication").await;
+    b.expect_notice("Two-factor authentication is off. Your recovery codes no longer work.").await;
+    c.check("two-factor-turned-off").await;
 
     // Pages that are not there, for users and for the operator area.
     b.open("/no-such-page").await;
