@@ -51,6 +51,11 @@ on_both_backends! {
         assert!(page.contains("<svg") && page.contains(r#"role="img""#) && page.contains("aria-label="), "{page}");
         let uri = format!("otpauth://totp/TradeBot:alice%40example.com?secret={key}&#38;issuer=TradeBot");
         assert!(page.contains(&uri), "{page}");
+        assert_eq!(
+            decode_qr_svg(&page),
+            format!("otpauth://totp/TradeBot:alice%40example.com?secret={key}&issuer=TradeBot"),
+            "the QR code says the same"
+        );
         assert!(!page.contains("<script"), "no JavaScript");
         let sealed: String = app.with_conn(|conn| {
             totp_factors::table.select(totp_factors::sealed_secret).first(conn).unwrap()

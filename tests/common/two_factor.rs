@@ -79,3 +79,33 @@ pub fn age_last_authentication(app: &TestApp, email: &str, minutes: i64) {
             .unwrap()
     });
 }
+
+/// What the QR code drawn on a page says, read by a decoder we did not write
+/// (rqrr). The SVG is the `qrcode` renderer's: one path of squares
+/// `M{x} {y}h{w}v{w}H{x}V{y}`, each a dark module, on a white square.
+pub fn decode_qr_svg(html: &str) -> String {
+    let svg = html.split("<svg").nth(1).expect("an inline SVG");
+    let number = |attr: &str| -> usize {
+        let start = svg.find(&format!(r#"{attr}=""#)).unwrap() + attr.len() + 2;
+        svg[start..].split('"').next().unwrap().parse().unwrap()
+    };
+    let (width, height) = (number("width"), number("height"));
+    let path = svg.split(r#" d=""#).nth(1).expect("the modules' path").split('"').next().unwrap();
+    let mut dark = vec![false; width * height];
+    for square in path.split('M').filter(|s| !s.is_empty()) {
+        let (x, rest) = square.split_once(' ').unwrap();
+        let (y, rest) = rest.split_once('h').unwrap();
+        let size: usize = rest.split('v').next().unwrap().parse().unwrap();
+        let (x, y): (usize, usize) = (x.parse().unwrap(), y.parse().unwrap());
+        for row in y..y + size {
+            for column in x..x + size {
+                dark[row * width + column] = true;
+            }
+        }
+    }
+    let mut image =
+        rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| if dark[y * width + x] { 0 } else { 255 });
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the SVG");
+    grids[0].decode().expect("the QR code decodes").1
+}
