@@ -207,6 +207,8 @@ on_both_backends! {
         assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
         assert_eq!(key_count(&app), 0);
 
+        let too_long = create_key(&app, &token, json!({ "password": "x".repeat(73) })).await;
+        assert_eq!(too_long.status(), StatusCode::UNPROCESSABLE_ENTITY, "longer than the schema allows");
         let proved = create_key(&app, &token, json!({ "password": PASSWORD })).await;
         assert_eq!(proved.status(), StatusCode::CREATED);
         let key_id = proved.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
@@ -215,9 +217,11 @@ on_both_backends! {
         let url = app.url(&format!("/api/v1/api-keys/{key_id}"));
         let delete = app.client.delete(&url).bearer_auth(&token).send().await.unwrap();
         assert_eq!(delete.status(), StatusCode::FORBIDDEN);
-        let malformed = app.client.delete(&url).bearer_auth(&token).body("password=nope").send().await.unwrap();
-        assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
-        assert!(!malformed.text().await.unwrap().contains("nope"), "the body is not echoed");
+        for malformed in ["password=nope", "[null, null]", r#""nope""#, r#"{"password": 7}"#] {
+            let response = app.client.delete(&url).bearer_auth(&token).body(malformed).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{malformed}");
+            assert!(!response.text().await.unwrap().contains("nope"), "the body is not echoed");
+        }
         assert_eq!(key_count(&app), 1);
         let delete = app.client.delete(&url).bearer_auth(&token).json(&json!({ "password": PASSWORD })).send().await.unwrap();
         assert_eq!(delete.status(), StatusCode::NO_CONTENT);

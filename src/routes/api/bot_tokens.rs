@@ -169,7 +169,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let mut body = body.into_inner();
     let ip = client_ip::of_request(&req).to_string();
-    sudo::require_api(&state, &current, proof(body.password.take(), body.code.take()), &ip).await?;
+    sudo::require_api(&state, &current, proof(body.password.take(), body.code.take())?, &ip).await?;
     let input = body.into_input()?;
     let CreatedToken { summary, token } =
         token_actions::create(&state, &current.user, path.into_inner(), input, ip).await?;

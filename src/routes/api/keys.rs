@@ -96,7 +96,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let CreateKeyBody { label, api_key, secret_key, password, code } = body.into_inner();
     let ip = client_ip::of_request(&req).to_string();
-    sudo::require_api(&state, &current, proof(password, code), &ip).await?;
+    sudo::require_api(&state, &current, proof(password, code)?, &ip).await?;
     let input = NewKeyInput { label, api_key, secret_key };
     let key = manage::add(&state, &current.user, input, ip).await?;
     Ok(HttpResponse::Created().json(KeyOut::from(key)))
@@ -110,6 +110,7 @@ pub async fn create(
         (status = 400, description = "A body that is not the re-authentication proof", body = ErrorOut),
         (status = 401, description = "Missing, invalid or ended token", body = ErrorOut),
         (status = 403, description = "Re-authentication required or failed", body = ErrorOut),
+        (status = 422, description = "A proof field longer than allowed: detail is [{field, message}]", body = ErrorOut),
         (status = 404, description = "No such key of this user", body = ErrorOut),
     )
 )]
@@ -122,7 +123,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let ReauthBody { password, code } = ReauthBody::from_optional_body(&body)?;
     let ip = client_ip::of_request(&req).to_string();
-    sudo::require_api(&state, &current, proof(password, code), &ip).await?;
+    sudo::require_api(&state, &current, proof(password, code)?, &ip).await?;
     manage::delete(&state, current.user.id, path.into_inner(), ip).await?;
     Ok(HttpResponse::NoContent().finish())
 }
