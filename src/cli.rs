@@ -1,5 +1,5 @@
 //! The command line: `tradebot [serve]`, `migrate`, `admin grant|revoke EMAIL`,
-//! `keys generate|rotate`.
+//! `keys generate|rotate`, `prune`.
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +29,9 @@ enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Delete sent mail older than MAIL_RETENTION_DAYS and audit events older
+    /// than AUDIT_RETENTION_DAYS (serving instances do it hourly), then exit.
+    Prune,
     /// Manage the encryption keys that seal stored exchange keys.
     Keys {
         #[command(subcommand)]
@@ -84,6 +87,7 @@ pub async fn run() -> anyhow::Result<()> {
             println!("{applied} migration(s) applied");
         }
         Command::Admin { action } => set_operator_role(&settings, action).await?,
+        Command::Prune => prune(&settings).await?,
         Command::Keys { action: KeysAction::Generate { .. } } => unreachable!("handled before configuration"),
         Command::Keys { action: KeysAction::Rotate { batch } } => rotate_keys(&settings, batch.max(1)).await?,
     }
@@ -109,6 +113,19 @@ async fn set_operator_role(settings: &Settings, action: AdminAction) -> anyhow::
         (false, true) => println!("{shown} is no longer an operator"),
         (false, false) => println!("{shown} was not an operator"),
     }
+    Ok(())
+}
+
+async fn prune(settings: &Settings) -> anyhow::Result<()> {
+    let pool = crate::db::build_pool(&settings.database_url, 1);
+    migrate(&settings.database_url, &pool).await?;
+    let retention = settings.retention.clone();
+    let pruned = actix_web::web::block(move || {
+        let mut conn = pool.get()?;
+        anyhow::Ok(crate::retention::prune(&mut conn, &retention, crate::clock::now(), crate::retention::BATCH)?)
+    })
+    .await??;
+    println!("{} mail(s) and {} audit event(s) pruned", pruned.mails, pruned.events);
     Ok(())
 }
 

@@ -60,6 +60,15 @@ pub struct ProtectionSettings {
     pub require_2fa_for_keys: bool,
 }
 
+/// How long finished records are kept before `retention` prunes them.
+#[derive(Debug, Clone)]
+pub struct RetentionSettings {
+    /// Sent and given-up mail (`MAIL_RETENTION_DAYS`).
+    pub mail: chrono::Duration,
+    /// Audit events (`AUDIT_RETENTION_DAYS`).
+    pub audit: chrono::Duration,
+}
+
 /// The outbox sender's pace.
 #[derive(Debug, Clone)]
 pub struct MailSettings {
@@ -94,6 +103,7 @@ pub struct Settings {
     pub mail: MailSettings,
     pub gateway: GatewaySettings,
     pub protection: ProtectionSettings,
+    pub retention: RetentionSettings,
     /// A bearer token that opens `/metrics` from anywhere (`METRICS_TOKEN`);
     /// without it, only loopback may scrape.
     pub metrics_token: Option<SecretString>,
@@ -254,6 +264,18 @@ impl Settings {
             sudo_window: Duration::from_secs(60 * u64::from(parse_limit(get("SUDO_MINUTES"), "SUDO_MINUTES", 10)?)),
             require_2fa_for_keys: parse_flag(get("REQUIRE_2FA_FOR_KEYS"), "REQUIRE_2FA_FOR_KEYS")?,
         };
+        let retention = RetentionSettings {
+            mail: chrono::Duration::days(i64::from(parse_limit(
+                get("MAIL_RETENTION_DAYS"),
+                "MAIL_RETENTION_DAYS",
+                30,
+            )?)),
+            audit: chrono::Duration::days(i64::from(parse_limit(
+                get("AUDIT_RETENTION_DAYS"),
+                "AUDIT_RETENTION_DAYS",
+                400,
+            )?)),
+        };
 
         Ok(Settings {
             environment,
@@ -277,6 +299,7 @@ impl Settings {
             mail,
             gateway,
             protection,
+            retention,
             metrics_token,
         })
     }

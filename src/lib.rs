@@ -16,6 +16,7 @@ pub mod mail;
 pub mod metrics;
 pub mod pages;
 pub mod random;
+pub mod retention;
 pub mod routes;
 pub mod second_factor;
 pub(crate) mod secrets_file;

@@ -12,7 +12,7 @@ use anyhow::Context;
 
 use crate::config::Settings;
 use crate::db::{self, DatabaseUrl};
-use crate::http::{encoding, limits, request_log, security_headers, throttled};
+use crate::http::{encoding, head, limits, request_log, security_headers, throttled};
 use crate::mail::sender::MailSender;
 use crate::mail::transport::MailTransport;
 use crate::routes::{api, gateway, health, html, metrics};
@@ -33,9 +33,10 @@ impl Application {
 
         let state = web::Data::new(AppState::new(settings.clone(), pool.clone())?);
         let transport = MailTransport::from_settings(&settings)?;
-        let sender = MailSender::new(pool, settings.clone(), transport, state.mail_wakeup.clone());
+        let sender = MailSender::new(pool.clone(), settings.clone(), transport, state.mail_wakeup.clone());
         // Runs beside the server for the life of the runtime that built it.
         tokio::spawn(sender.run());
+        tokio::spawn(crate::retention::run(pool.clone(), settings.retention.clone()));
         let limits = IpLimits::new(&settings.rate_limits, &settings.trusted_proxies);
         let listener =
             TcpListener::bind(&settings.bind).with_context(|| format!("could not listen on {}", settings.bind))?;
@@ -50,6 +51,7 @@ impl Application {
                 .app_data(limits::payload_config())
                 .app_data(limits::query_config())
                 .app_data(limits::path_config())
+                .wrap(from_fn(head::answer_head_as_get))
                 .wrap(from_fn(encoding::reject_invalid_query))
                 .wrap(from_fn(throttled::render_throttled))
                 .wrap(security_headers::default_headers(production))

@@ -354,3 +354,56 @@ on_both_backends! {
         assert_redirect_to(&app.post_form_with_token(&client, "/logout", &after_login, &[]).await, "/login");
     }
 }
+
+on_both_backends! {
+    async fn a_form_posted_from_another_origin_is_403_even_with_a_matching_cookie_and_token(backend) {
+        // A page on another port of the same host can set cookies for this
+        // host (cookies ignore ports) and so knows the token it planted; its
+        // browser still says where the form came from.
+        let app = spawn_app(backend).await;
+        register(&app, "alice@example.com").await;
+        let client = browser();
+        let token = app.csrf_token(&client, "/login").await;
+        let fields = [("csrf_token", token.as_str()), ("email", "alice@example.com"), ("password", PASSWORD)];
+        let post_from = |headers: Vec<(&'static str, String)>| {
+            let mut request = client.post(app.url("/login")).form(&fields);
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            request.send()
+        };
+        let here = format!("http://127.0.0.1:{}", app.port);
+
+        for headers in [
+            vec![("origin", "http://127.0.0.1:1".to_owned())],
+            vec![("origin", format!("http://evil.example:{}", app.port))],
+            vec![("origin", "null".to_owned())],
+            vec![("sec-fetch-site", "same-site".to_owned()), ("origin", "http://127.0.0.1:1".to_owned())],
+            vec![("sec-fetch-site", "cross-site".to_owned()), ("origin", "null".to_owned())],
+            // Fetch Metadata wins over an Origin that looks right.
+            vec![("sec-fetch-site", "same-site".to_owned()), ("origin", here.clone())],
+        ] {
+            let response = post_from(headers.clone()).await.unwrap();
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{headers:?}");
+            assert!(response.text().await.unwrap().contains("sent from another site"), "{headers:?}");
+        }
+        assert!(session_ids(&app).is_empty(), "nobody logged in");
+
+        let same_origin = post_from(vec![("origin", here.clone())]).await.unwrap();
+        assert_redirect_to(&same_origin, "/keys");
+        // A page served with `Referrer-Policy: no-referrer` posts `Origin: null`;
+        // its browser's Fetch Metadata says it is this site.
+        let other = browser();
+        let token = app.csrf_token(&other, "/login").await;
+        let fields = [("csrf_token", token.as_str()), ("email", "alice@example.com"), ("password", PASSWORD)];
+        let no_referrer_page = other
+            .post(app.url("/login"))
+            .form(&fields)
+            .header("sec-fetch-site", "same-origin")
+            .header("origin", "null")
+            .send()
+            .await
+            .unwrap();
+        assert_redirect_to(&no_referrer_page, "/keys");
+    }
+}

@@ -2,6 +2,7 @@
 //! errors, request logging with request ids, and rendering of rate-limit refusals.
 
 pub mod encoding;
+pub mod head;
 pub mod limits;
 pub mod request_log;
 pub mod security_headers;

@@ -174,9 +174,37 @@ pub async fn require_csrf_token(
     }
 }
 
+/// Whether a state-changing request comes from this site's own pages, as the
+/// browser says (a page cannot forge these headers). Cookies do not tell
+/// ports apart, so a page served on another port of the same host could plant
+/// its own `tradebot_csrf` cookie (in development, where it has no `__Host-`
+/// prefix) and post a form with the matching token; its browser still names
+/// the form's real origin:
+/// - `Sec-Fetch-Site` (Fetch Metadata, in every current browser) must be
+///   `same-origin` (or `none`: typed by the user); another port of the same
+///   host is `same-site`, and refused;
+/// - without it, `Origin` must name this very host and port; `null` (an
+///   opaque origin: a sandboxed frame, a `data:` page) is refused. Pages
+///   served `Referrer-Policy: no-referrer` (the reset page) post `Origin:
+///   null`, but their browsers send `Sec-Fetch-Site` first;
+/// - with neither (not a browser), the token alone decides.
+fn from_this_origin(req: &ServiceRequest) -> bool {
+    if let Some(site) = req.headers().get("sec-fetch-site") {
+        return matches!(site.to_str(), Ok("same-origin" | "none"));
+    }
+    let Some(origin) = req.headers().get(header::ORIGIN) else { return true };
+    let Ok(origin) = origin.to_str() else { return false };
+    let authority = origin.split_once("://").map(|(_, rest)| rest);
+    let info = req.connection_info();
+    authority.is_some_and(|authority| authority.eq_ignore_ascii_case(info.host()))
+}
+
 /// Reads the urlencoded body (64 KiB at most), checks its `csrf_token`, and
 /// returns the body without it.
 async fn checked_form(req: &mut ServiceRequest) -> Result<Bytes, PageError> {
+    if !from_this_origin(req) {
+        return Err(Error::Forbidden("This form was sent from another site. Reload the page and try again.").into());
+    }
     let is_form = req
         .headers()
         .get(header::CONTENT_TYPE)

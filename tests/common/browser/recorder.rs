@@ -90,7 +90,9 @@ async fn forward(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) 
     for (name, value) in req.headers() {
         let name = name.as_str();
         // Identity encoding, so that the recorded bytes are the HTML itself.
-        if HOP_BY_HOP.contains(&name) || matches!(name, "host" | "content-length" | "accept-encoding") {
+        // `Host` passes through, as a reverse proxy in front of the app passes
+        // it on: the app compares a form's `Origin` with it.
+        if HOP_BY_HOP.contains(&name) || matches!(name, "content-length" | "accept-encoding") {
             continue;
         }
         upstream = upstream.header(name, value.as_bytes());
