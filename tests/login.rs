@@ -234,3 +234,25 @@ on_both_backends! {
         assert_redirect_to(&retry, "/account");
     }
 }
+
+on_both_backends! {
+    async fn an_address_with_a_nul_byte_is_a_plain_401_and_its_reset_request_the_usual_answer(backend) {
+        // PostgreSQL cannot hold a NUL in text: such an address once made a 500.
+        let app = spawn_app(backend).await;
+        registered(&app, "alice@example.com").await;
+        let typed = "alice@example.com\u{0}\u{e3}\u{17}";
+
+        let login = app.api_login(typed, PASSWORD).await;
+        assert_eq!(login.status(), StatusCode::UNAUTHORIZED);
+        let page = app.login(&browser(), typed, PASSWORD, false).await;
+        assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
+        let reset = app
+            .client
+            .post(app.url("/api/v1/auth/forgot-password"))
+            .json(&serde_json::json!({ "email": typed }))
+            .send()
+            .await
+            .unwrap();
+        assert!(reset.status().is_success(), "{}", reset.status());
+    }
+}

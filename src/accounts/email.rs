@@ -36,9 +36,13 @@ impl Email {
     }
 
     /// Normalises without validating: the key under which per-email limits count
-    /// an address as typed, registered or not.
+    /// an address as typed, registered or not. A NUL, which PostgreSQL cannot
+    /// store in text, becomes U+FFFD: no stored address has either ([`parse`]
+    /// refuses control characters), so a lookup still finds nothing.
+    ///
+    /// [`parse`]: Email::parse
     pub fn normalize_for_lookup(raw: &str) -> String {
-        raw.trim().to_lowercase()
+        raw.trim().to_lowercase().replace('\0', "\u{FFFD}")
     }
 
     pub fn as_str(&self) -> &str {
